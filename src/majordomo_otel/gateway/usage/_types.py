@@ -1,0 +1,61 @@
+"""What a usage reader produces, in the normalised convention of DESIGN.md.
+
+`input_tokens` counts every input token, cache reads and writes included; `output_tokens` every
+billed output token, reasoning included. Each provider's raw fields are mapped onto that by its
+own reader (Anthropic adds its cache counts to `input_tokens`; Gemini adds `thoughtsTokenCount`
+to `candidatesTokenCount`). `None` means "not reported", never zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class UsageStatus(StrEnum):
+    """How much we know about a response's usage."""
+
+    REPORTED = "reported"  # the provider reported usage and we read it
+    MISSING = "missing"  # the response carried no usage (e.g. a chat stream without include_usage, an error)
+    PARTIAL = "partial"  # the stream ended early (client gone, upstream cut): the last counts seen
+    UNPARSEABLE = "unparseable"  # the body or stream could not be parsed; see the record's error
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    #: Anthropic's 1-hour TTL cache writes (a subset of `cache_write_tokens`), priced differently.
+    cache_write_1h_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    @property
+    def reported(self) -> bool:
+        return self.input_tokens is not None or self.output_tokens is not None
+
+
+@dataclass(slots=True)
+class UsageResult:
+    """Everything read from one response."""
+
+    usage: Usage
+    status: UsageStatus
+    #: The model the response names (dated snapshot), else None: the caller falls back to the request's.
+    model: str | None = None
+    error: str | None = None
+
+
+class UsageReader(Protocol):
+    """Reads usage incrementally from a response body as it streams past.
+
+    `feed` is called with each chunk of the body as received (still compressed if the response is:
+    the reader decompresses for itself); it must be cheap and must never raise. `finish` is called
+    once at the end; `complete=False` means the stream was cut short.
+    """
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self, *, complete: bool = True) -> UsageResult: ...

@@ -1,0 +1,311 @@
+"""The `Tags` value: what a piece of agent work is, for cost attribution.
+
+Tags live in the OpenTelemetry context (so they follow contextvars semantics: asyncio tasks and
+threads started with a copied context inherit them, siblings never see each other's), and travel
+to the gateway as `X-Majordomo-*` headers. This module owns the value, its bounds and its header
+codec; the span processor and the propagator only call into it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, ParamSpec, TypeVar
+from urllib.parse import quote, unquote
+
+from opentelemetry import context as otel_context
+
+__all__ = [
+    "HEADER_PREFIX",
+    "MAX_EXTRAS",
+    "MAX_KEY_LENGTH",
+    "MAX_VALUE_LENGTH",
+    "RESERVED_HEADERS",
+    "TagError",
+    "Tags",
+    "current_tags",
+    "tags",
+]
+
+HEADER_PREFIX: Final = "x-majordomo-"
+MAX_KEY_LENGTH: Final = 64
+MAX_VALUE_LENGTH: Final = 256
+MAX_EXTRAS: Final = 32
+
+_KEY_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_KEY_LENGTH)
+_CONTEXT_KEY: Final = otel_context.create_key("majordomo-tags")
+
+# Named tags: attribute name -> canonical header suffix (also the `raw_metadata` key).
+_NAMED: Final[dict[str, str]] = {
+    "feature": "Feature",
+    "step": "Step",
+    "user_id": "User-Id",
+    "session_id": "Session-Id",
+}
+_NAMED_BY_HEADER: Final = {suffix.lower(): name for name, suffix in _NAMED.items()}
+
+#: `X-Majordomo-*` suffixes that are protocol, not tags (lower-case). An extra tag may not use them.
+RESERVED_HEADERS: Final = frozenset({"key", "provider", "request-id", "trace-id", "cost"})
+
+# Printable ASCII except '%' passes through; everything else (non-ASCII, CR, LF, other controls,
+# '%' itself) is percent-encoded, so a value can never split or inject a header.
+_SAFE: Final = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "%")
+
+
+class TagError(ValueError):
+    """A tag key or value is outside the documented bounds."""
+
+
+def _normalize_extra_key(key: str) -> str:
+    """`Example-Framework`, `example_framework` and `EXAMPLE_FRAMEWORK` are one key: `example_framework`."""
+    if not _KEY_RE.fullmatch(key):
+        raise TagError(
+            f"tag key {key!r} must be 1-{MAX_KEY_LENGTH} characters of A-Z, a-z, 0-9, '_' or '-'"
+        )
+    normalized = key.lower().replace("-", "_")
+    if normalized in _NAMED or normalized.replace("_", "-") in RESERVED_HEADERS:
+        raise TagError(f"tag key {key!r} is reserved; use the named argument or another key")
+    return normalized
+
+
+def _check_value(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TagError(f"tag {key!r} must be a str, got {type(value).__name__}")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise TagError(f"tag {key!r} is {len(value)} characters long; the limit is {MAX_VALUE_LENGTH}")
+    return value
+
+
+def _header_suffix(extra_key: str) -> str:
+    """`example_framework` -> `Example-Framework` (canonical Title-Case, as in `raw_metadata`)."""
+    return "-".join(part.capitalize() for part in extra_key.split("_"))
+
+
+def encode_header_value(value: str) -> str:
+    """Percent-encode what is not printable ASCII (and '%'), so the value is a safe header value."""
+    return quote(value, safe=_SAFE)
+
+
+def decode_header_value(value: str) -> str:
+    return unquote(value, errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    """Immutable set of tags. Empty fields are `None`; `extra` keys are normalised to snake_case."""
+
+    feature: str | None = None
+    step: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        feature: str | None = None,
+        step: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> Tags:
+        """Validate and build; raises `TagError` beyond the bounds in DESIGN.md."""
+        named = {"feature": feature, "step": step, "user_id": user_id, "session_id": session_id}
+        for key, value in named.items():
+            if value is not None:
+                _check_value(key, value)
+        extras: dict[str, str] = {}
+        for key, value in (extra or {}).items():
+            extras[_normalize_extra_key(key)] = _check_value(key, value)
+        if len(extras) > MAX_EXTRAS:
+            raise TagError(f"{len(extras)} extra tags given; the limit is {MAX_EXTRAS}")
+        return cls(**named, extra=MappingProxyType(extras))
+
+    def merged(self, inner: Tags) -> Tags:
+        """`inner` wins per key; used for nested `tags()`."""
+        if not self:
+            return inner
+        extras = {**self.extra, **inner.extra}
+        if len(extras) > MAX_EXTRAS:
+            raise TagError(f"{len(extras)} extra tags in scope; the limit is {MAX_EXTRAS}")
+        return Tags(
+            feature=inner.feature if inner.feature is not None else self.feature,
+            step=inner.step if inner.step is not None else self.step,
+            user_id=inner.user_id if inner.user_id is not None else self.user_id,
+            session_id=inner.session_id if inner.session_id is not None else self.session_id,
+            extra=MappingProxyType(extras),
+        )
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.feature, self.step, self.user_id, self.session_id)) or bool(
+            self.extra
+        )
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        """(name, value) for every set tag: named ones first, then extras."""
+        for name in _NAMED:
+            value = getattr(self, name)
+            if value is not None:
+                yield name, value
+        yield from self.extra.items()
+
+    # --- renderings -------------------------------------------------------------------------
+    def span_attributes(self) -> dict[str, str]:
+        """`majordomo.*` attributes, mirrored to `user.id` / `session.id` (general OTel conventions)."""
+        attrs: dict[str, str] = {}
+        for name in _NAMED:
+            value = getattr(self, name)
+            if value is not None:
+                attrs[f"majordomo.{name}"] = value
+        for key, value in self.extra.items():
+            attrs[f"majordomo.tag.{key}"] = value
+        if self.user_id is not None:
+            attrs["user.id"] = self.user_id
+        if self.session_id is not None:
+            attrs["session.id"] = self.session_id
+        return attrs
+
+    def raw_metadata(self) -> dict[str, str]:
+        """Title-Case keys (`User-Id`, `Example-Framework`): the guide's SQL reads these verbatim."""
+        meta = {_NAMED[name]: value for name in _NAMED if (value := getattr(self, name)) is not None}
+        meta.update((_header_suffix(key), value) for key, value in self.extra.items())
+        return meta
+
+    def headers(self) -> dict[str, str]:
+        """`X-Majordomo-<Suffix>` headers, values percent-encoded where needed."""
+        return {
+            f"X-Majordomo-{suffix}": encode_header_value(value) for suffix, value in self.raw_metadata().items()
+        }
+
+    @classmethod
+    def from_headers(cls, headers: Iterable[tuple[str, str]]) -> tuple[Tags, list[str]]:
+        """Parse `X-Majordomo-*` tag headers, leniently: what is out of bounds is dropped and reported.
+
+        The gateway must never fail a request because of its metadata, so problems come back as
+        messages for the record instead of exceptions.
+        """
+        named: dict[str, str] = {}
+        extras: dict[str, str] = {}
+        problems: list[str] = []
+        for raw_name, raw_value in headers:
+            lowered = raw_name.lower()
+            if not lowered.startswith(HEADER_PREFIX):
+                continue
+            suffix = lowered[len(HEADER_PREFIX) :]
+            if suffix in RESERVED_HEADERS:
+                continue
+            value = decode_header_value(raw_value)
+            if len(value) > MAX_VALUE_LENGTH:
+                problems.append(f"header {raw_name} dropped: value longer than {MAX_VALUE_LENGTH} characters")
+                continue
+            if (name := _NAMED_BY_HEADER.get(suffix)) is not None:
+                named[name] = value
+                continue
+            if not _KEY_RE.fullmatch(suffix):
+                problems.append(f"header {raw_name} dropped: tag key out of bounds")
+                continue
+            if len(extras) >= MAX_EXTRAS:
+                problems.append(f"header {raw_name} dropped: more than {MAX_EXTRAS} extra tags")
+                continue
+            extras[suffix.replace("-", "_")] = value
+        return cls(**named, extra=MappingProxyType(extras)), problems
+
+
+_EMPTY: Final = Tags()
+
+
+def current_tags() -> Tags:
+    """The tags in effect here (empty `Tags()` outside any `tags()` block)."""
+    value = otel_context.get_value(_CONTEXT_KEY)
+    return value if isinstance(value, Tags) else _EMPTY
+
+
+def get_tags(ctx: otel_context.Context | None) -> Tags:
+    """The tags stored in a given OTel context (for span processors and propagators)."""
+    value = otel_context.get_value(_CONTEXT_KEY, ctx)
+    return value if isinstance(value, Tags) else _EMPTY
+
+
+def set_tags(value: Tags, ctx: otel_context.Context | None = None) -> otel_context.Context:
+    return otel_context.set_value(_CONTEXT_KEY, value, ctx)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class tags:  # noqa: N801 - used like a function: `with tags(...)` / `@tags(...)`
+    """Tag the work done inside: `with tags(feature="research", user_id=uid): ...` or `@tags(step="x")`.
+
+    Nested blocks merge, the inner value winning per key. As a decorator it enters anew on every
+    call (sync or async), so concurrent calls never share state.
+    """
+
+    __slots__ = ("_tags", "_tokens")
+
+    def __init__(
+        self,
+        *,
+        feature: str | None = None,
+        step: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        **extra: str,
+    ) -> None:
+        self._tags = Tags.build(feature=feature, step=step, user_id=user_id, session_id=session_id, extra=extra)
+        self._tokens: list[object] = []
+
+    @property
+    def value(self) -> Tags:
+        return self._tags
+
+    def __enter__(self) -> Tags:
+        merged = current_tags().merged(self._tags)
+        self._tokens.append(otel_context.attach(set_tags(merged)))
+        return merged
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._tokens.pop())  # type: ignore[arg-type]
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        scoped = self._tags
+
+        @contextmanager
+        def scope() -> Iterator[None]:
+            token = otel_context.attach(set_tags(current_tags().merged(scoped)))
+            try:
+                yield
+            finally:
+                otel_context.detach(token)
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with scope():
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with scope():
+                    async for item in func(*args, **kwargs):
+                        yield item
+
+            return agen_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with scope():
+                return func(*args, **kwargs)
+
+        return wrapper
