@@ -1,0 +1,295 @@
+"""Shared reader machinery: decoding, bounded buffering, JSON and SSE framing, result building.
+
+Subclasses supply only the provider-specific parts: how to read usage out of a parsed JSON body
+(`_JsonReader._extract`) or which SSE events to look at (`_SSEReader._on_event` / `_result`).
+Every public method catches everything: a reader must never break the proxy.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._decode import DecodeError, Decoder, decoder_for
+from ._sse import SSEError, SSESplitter, event_data
+from ._types import Usage, UsageResult, UsageStatus
+
+#: Non-stream bodies larger than this (after decompression) are not parsed.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: How much of an SSE-labelled body we keep in case it turns out to be plain JSON (an error).
+MAX_SNIFF_BYTES = 1024 * 1024
+
+
+def as_count(value: Any) -> int | None:
+    """A token count as reported, or None when absent or not a non-negative int."""
+    if type(value) is int and value >= 0:
+        return value
+    return None
+
+
+def add_counts(*values: int | None) -> int | None:
+    """Sum of the reported counts; None only when none was reported."""
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def dig(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def model_of(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def json_error_message(exc: json.JSONDecodeError, raw: bytes, where: str) -> str:
+    """'malformed JSON in <where> at byte N: msg', N counted in the decoded bytes."""
+    try:
+        byte_pos = len(exc.doc[: exc.pos].encode("utf-8", "surrogatepass"))
+    except Exception:  # pragma: no cover - defensive
+        byte_pos = exc.pos
+    return f"malformed JSON in {where} at byte {byte_pos}: {exc.msg}"
+
+
+def loads(raw: bytes, where: str) -> tuple[Any, str | None]:
+    """Parse JSON; return (value, None) or (None, error)."""
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError as e:
+        return None, json_error_message(e, raw, where)
+    except UnicodeDecodeError as e:
+        return None, f"invalid UTF-8 in {where} at byte {e.start}"
+    except (ValueError, RecursionError) as e:
+        return None, f"unreadable JSON in {where}: {e}"
+
+
+def provider_error(body: Any) -> str | None:
+    """The message of a provider error body ({"error": ...}), None if `body` is not one."""
+    if not isinstance(body, dict) or "error" not in body:
+        return None
+    err = body["error"]
+    if isinstance(err, dict):
+        message = err.get("message")
+        kind = err.get("type") or err.get("status") or err.get("code")
+        if isinstance(message, str):
+            return f"provider error ({kind}): {message}" if kind else f"provider error: {message}"
+    return f"provider error: {json.dumps(err)[:500]}"
+
+
+def missing(model: str | None, error: str | None) -> UsageResult:
+    return UsageResult(usage=Usage(), status=UsageStatus.MISSING, model=model, error=error)
+
+
+def unparseable(error: str, model: str | None = None) -> UsageResult:
+    return UsageResult(usage=Usage(), status=UsageStatus.UNPARSEABLE, model=model, error=error)
+
+
+class _DecodingReader:
+    """Decompresses each chunk and hands plain bytes to `_consume`; records the first failure."""
+
+    __slots__ = ("_decoder", "_failed", "_finished")
+
+    def __init__(self, content_encoding: str | None) -> None:
+        self._failed: str | None = None
+        self._finished: UsageResult | None = None
+        self._decoder: Decoder | None = None
+        try:
+            self._decoder = decoder_for(content_encoding)
+        except DecodeError as e:
+            self._failed = str(e)
+
+    def feed(self, chunk: bytes) -> None:
+        if self._failed is not None or not chunk:
+            return
+        try:
+            data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
+            if data:
+                self._consume(data)
+        except (DecodeError, SSEError) as e:
+            self._fail(str(e))
+        except Exception as e:  # never raise on the hot path
+            self._fail(f"usage reader failed: {type(e).__name__}: {e}")
+
+    def finish(self, *, complete: bool = True) -> UsageResult:
+        if self._finished is not None:
+            return self._finished
+        try:
+            if self._failed is None and self._decoder is not None:
+                try:
+                    tail = self._decoder.flush()
+                except DecodeError as e:
+                    tail = b""
+                    if complete:
+                        self._fail(str(e))
+                if tail and self._failed is None:
+                    self._consume(tail)
+            result = unparseable(self._failed) if self._failed is not None else self._result(complete)
+        except Exception as e:
+            result = unparseable(f"usage reader failed: {type(e).__name__}: {e}")
+        self._finished = result
+        return result
+
+    def _fail(self, error: str) -> None:
+        self._failed = error
+        self._release()
+
+    def _release(self) -> None:
+        """Drop buffered data once it can no longer be used."""
+
+    def _consume(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _result(self, complete: bool) -> UsageResult:
+        raise NotImplementedError
+
+
+class JsonReader(_DecodingReader):
+    """Buffers a JSON body (bounded) and parses it once, in `finish`."""
+
+    __slots__ = ("_chunks", "_size", "_too_large")
+
+    def __init__(self, content_encoding: str | None) -> None:
+        super().__init__(content_encoding)
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+
+    def _consume(self, data: bytes) -> None:
+        if self._too_large:
+            return
+        self._size += len(data)
+        if self._size > MAX_BODY_BYTES:
+            self._too_large = True
+            self._chunks = []
+        else:
+            self._chunks.append(data)
+
+    def _release(self) -> None:
+        self._chunks = []
+
+    def _result(self, complete: bool) -> UsageResult:
+        if self._too_large:
+            return unparseable(f"response body over {MAX_BODY_BYTES} bytes: not parsed")
+        raw = b"".join(self._chunks)
+        self._chunks = []
+        if not raw.strip():
+            return missing(None, "empty response body")
+        return self._from_raw(raw, complete)
+
+    def _from_raw(self, raw: bytes, complete: bool) -> UsageResult:
+        body, error = loads(raw, "response body")
+        if error is not None:
+            return unparseable(error)
+        return self._extract(body, complete)
+
+    def _extract(self, body: Any, complete: bool) -> UsageResult:
+        raise NotImplementedError
+
+
+def result_from_usage(
+    usage: Usage | None, model: str | None, complete: bool, *, note: str | None = None
+) -> UsageResult:
+    """REPORTED (or PARTIAL when cut short) if counts were read, else MISSING."""
+    if usage is None or not usage.reported:
+        reason = "no usage in response" if complete else "stream ended before usage was reported"
+        return missing(model, reason)
+    status = UsageStatus.REPORTED if complete else UsageStatus.PARTIAL
+    return UsageResult(usage=usage, status=status, model=model, error=note)
+
+
+class SSEReader(_DecodingReader):
+    """Splits an SSE stream into events and hands each to `_on_event` (which must stay cheap).
+
+    If no `data:` event ever arrives, the first MAX_SNIFF_BYTES are kept and parsed as JSON at the
+    end: providers answer a stream request with a plain JSON error, sometimes still labelled
+    `text/event-stream`.
+    """
+
+    __slots__ = ("_error", "_events", "_sniff", "_splitter")
+
+    def __init__(self, content_encoding: str | None) -> None:
+        super().__init__(content_encoding)
+        self._splitter = SSESplitter()
+        self._sniff: bytearray | None = bytearray()
+        self._events = 0  # data events seen
+        self._error: str | None = None  # an error event in the stream
+
+    def _consume(self, data: bytes) -> None:
+        sniff = self._sniff
+        if sniff is not None and len(sniff) < MAX_SNIFF_BYTES:
+            sniff += data[: MAX_SNIFF_BYTES - len(sniff)]
+        for event in self._splitter.feed(data):
+            if self._failed is not None:
+                return
+            if self._events == 0:
+                if event_data(event) is None:
+                    continue
+                self._sniff = None
+            self._events += 1
+            self._on_event(event)
+
+    def _release(self) -> None:
+        self._sniff = None
+        self._splitter = SSESplitter()
+
+    def _result(self, complete: bool) -> UsageResult:
+        if self._events == 0:
+            return self._not_sse(complete)
+        return self._stream_result(complete)
+
+    def _not_sse(self, complete: bool) -> UsageResult:
+        raw = bytes(self._sniff or b"")
+        self._sniff = None
+        if not raw.strip():
+            return missing(None, "empty response body" if complete else "stream ended before any event")
+        body, error = loads(raw, "response body (no SSE events)")
+        if error is not None:
+            return unparseable(f"response is neither SSE nor JSON: {error}")
+        return self._from_json_body(body, complete)
+
+    def parse_event(self, event: bytes) -> Any:
+        """JSON of an event's data; a malformed one marks the whole result UNPARSEABLE."""
+        data = event_data(event)
+        if data is None:
+            return None
+        body, error = loads(data, f"SSE event {self._events}")
+        if error is not None:
+            self._fail(error)
+            return None
+        return body
+
+    def _on_event(self, event: bytes) -> None:
+        raise NotImplementedError
+
+    def _stream_result(self, complete: bool) -> UsageResult:
+        raise NotImplementedError
+
+    def _from_json_body(self, body: Any, complete: bool) -> UsageResult:
+        """A stream request answered with a JSON body: error bodies are MISSING."""
+        return missing(None, provider_error(body) or "stream request answered with a JSON body without usage")
+
+
+def has_object(event: bytes, key: bytes) -> bool:
+    """Whether `key` (quoted, e.g. b'"usage"') appears followed by ':' and an object, not null.
+
+    A key inside a JSON string is escaped (`\\"usage\\"`), so it never matches.
+    """
+    start = 0
+    n = len(event)
+    while True:
+        idx = event.find(key, start)
+        if idx < 0:
+            return False
+        i = idx + len(key)
+        while i < n and event[i] in b" \t\n":
+            i += 1
+        if i < n and event[i] == 58:  # ':'
+            i += 1
+            while i < n and event[i] in b" \t\n":
+                i += 1
+            if i < n and event[i] == 123:  # '{'
+                return True
+        start = idx + 1
