@@ -1,0 +1,170 @@
+"""`majordomo`: gateway, migrate, keys, costs, sim, demo.
+
+Heavy imports (aiohttp, the store drivers) happen inside each command, so `majordomo --help`
+is instant and the client half never pulls in the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from .gateway.settings import load_settings
+
+    return load_settings(vars(args))
+
+
+def _database_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="sqlite:///path or postgresql://... [env MAJORDOMO_DATABASE_URL]")
+    parser.add_argument("--config", help="TOML config file [env MAJORDOMO_CONFIG]")
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from .gateway.serve import serve
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(settings)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .gateway.store import open_store
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = open_store(settings.database_url)
+        await store.open()
+        try:
+            return await store.migrate()
+        finally:
+            await store.close()
+
+    version = asyncio.run(run())
+    print(f"schema at version {version}: {settings.database_url}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .gateway import keys as keys_mod
+    from .gateway.store import open_store
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = open_store(settings.database_url)
+        await store.open()
+        await store.migrate()
+        try:
+            if args.keys_command == "create":
+                key, row = await keys_mod.create_key(store, args.name)
+                print(key)
+                print(f"created key {row.id} ({row.name}); store it now, it is not shown again", file=sys.stderr)
+            elif args.keys_command == "list":
+                rows = await store.list_api_keys()
+                print(f"{'id':36}  {'name':20}  {'hint':10}  {'created':25}  revoked")
+                for row in rows:
+                    print(
+                        f"{row.id:36}  {row.name:20}  …{row.key_hint:9}  {row.created_at.isoformat():25}  "
+                        f"{row.revoked_at.isoformat() if row.revoked_at else '-'}"
+                    )
+            elif args.keys_command == "revoke":
+                revoked = await keys_mod.revoke_key(store, args.key_id)
+                if revoked is None:
+                    print(f"no key {args.key_id}", file=sys.stderr)
+                    return 1
+                print(f"revoked {revoked.id} ({revoked.name})")
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    from .costs import run_costs
+
+    return run_costs(args, _settings(args))
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from .sim.__main__ import main as sim_main
+
+    return sim_main(["--host", args.host, "--port", str(args.port)]) or 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .gateway.settings import add_arguments
+
+    parser = argparse.ArgumentParser(prog="majordomo", description="LLM cost attribution gateway and tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gw = sub.add_parser("gateway", help="run the gateway (default 127.0.0.1:7680)")
+    add_arguments(gw)
+    gw.set_defaults(func=cmd_gateway)
+
+    mig = sub.add_parser("migrate", help="create or upgrade the llm_requests schema")
+    _database_flag(mig)
+    mig.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage X-Majordomo-Key API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("name")
+    _database_flag(create)
+    lst = keys_sub.add_parser("list", help="list keys (hints only, never the keys)")
+    _database_flag(lst)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    _database_flag(revoke)
+    keys.set_defaults(func=cmd_keys)
+
+    costs = sub.add_parser("costs", help="cost totals by feature, step, user, session, model, provider")
+    _database_flag(costs)
+    costs.add_argument("--by", default="feature", help="comma list of feature,step,user,session,model,provider")
+    costs.add_argument("--since", help="start of window: ISO time or a duration like 24h, 7d (default: all)")
+    costs.add_argument("--until", help="end of window: ISO time (default: now)")
+    costs.add_argument("--trace", help="the records of one trace id and their total")
+    fmt = costs.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_const", dest="format", const="json")
+    fmt.add_argument("--csv", action="store_const", dest="format", const="csv")
+    costs.set_defaults(func=cmd_costs, format="table")
+
+    sim = sub.add_parser("sim", help="run the local stand-in provider (OpenAI, Anthropic, Gemini)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=7681)
+    sim.set_defaults(func=cmd_sim)
+
+    demo = sub.add_parser("demo", help="gateway + stand-in providers + a tagged agent workflow, then costs")
+    demo.add_argument("--keep", action="store_true", help="keep the demo database instead of a temp dir")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except ValueError as exc:
+        print(f"majordomo: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The aiohttp application: wires settings, store, writer, upstream client, spans and the proxy.
+
+aiohttp on both sides (server and upstream client) because the upstream client and its pool
+decide most of a proxy's overhead: see bench/ for the measurements behind the choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from .auth import Authenticator
+from .keys import KeyCache
+from .pricing import Pricer
+from .proxy import Proxy
+from .settings import Settings
+from .spans import ExportStats, GatewaySpans, build_tracer_provider
+from .store import RecordWriter, Store, default_spool_dir, open_store
+
+log = logging.getLogger("majordomo.gateway")
+
+
+@dataclass(slots=True)
+class Gateway:
+    """Everything one running gateway holds; kept on the app as `app[GATEWAY]`."""
+
+    settings: Settings
+    store: Store
+    writer: RecordWriter
+    keys: KeyCache
+    tracer_provider: TracerProvider
+    export_stats: ExportStats
+    session: aiohttp.ClientSession | None = None
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> web.Application:
+    """Build the app. The store opens (and migrates) on startup; shutdown drains the writer."""
+    store = open_store(settings.database_url)
+    writer = RecordWriter(store, spool_dir=settings.spool_dir or default_spool_dir(settings.database_url))
+    keys = KeyCache(store, ttl=settings.key_cache_ttl)
+    tracer_provider, export_stats = build_tracer_provider(exporter=span_exporter)
+    gateway = Gateway(settings, store, writer, keys, tracer_provider, export_stats)
+
+    app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
+    app[GATEWAY] = gateway
+    proxy = Proxy(
+        settings,
+        session=lambda: _session(gateway),
+        submit=writer.submit,
+        authenticator=Authenticator(keys),
+        pricer=Pricer(),
+        spans=GatewaySpans(tracer_provider, settings.span_usage),
+    )
+    app.router.add_get("/health", _health)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def _session(gateway: Gateway) -> aiohttp.ClientSession:
+    assert gateway.session is not None, "gateway not started"
+    return gateway.session
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    gateway = app[GATEWAY]
+    settings = gateway.settings
+    await gateway.store.open()
+    await gateway.writer.start()
+    gateway.session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=settings.upstream_connect_timeout, sock_read=settings.upstream_timeout
+        ),
+        auto_decompress=False,  # bytes go back exactly as the provider sent them (gzip stays gzip)
+        skip_auto_headers=("User-Agent",),
+    )
+    if not settings.auth:
+        log.warning("AUTH IS OFF (--no-auth): anyone who can reach %s:%s can use it", settings.host, settings.port)
+    try:
+        yield
+    finally:
+        await gateway.session.close()
+        await gateway.writer.close()
+        await gateway.store.close()
+        gateway.tracer_provider.shutdown()
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    store_ok = await gateway.store.ping()
+    body: dict[str, Any] = {
+        "status": "ok" if store_ok else "degraded",
+        "store": {"ok": store_ok, "url": _redact(gateway.settings.database_url)},
+        "writer": gateway.writer.stats(),
+        "spans": gateway.export_stats.snapshot(),
+    }
+    # Degraded still serves traffic (records go to the spool), so it is not a 503 unless the store is down.
+    return web.json_response(body, status=200 if store_ok else 503)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

@@ -1,0 +1,71 @@
+"""Which headers cross the gateway, in each direction.
+
+Upstream gets the client's own headers unchanged (`Authorization`, `x-api-key`, `x-goog-api-key`,
+`anthropic-version`, `anthropic-beta`, `Accept-Encoding`, ...) minus hop-by-hop headers, every
+`X-Majordomo-*` header and `baggage`: our metadata and API key never reach a provider. The
+client gets the provider's headers unchanged minus hop-by-hop ones, plus our request and trace ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from multidict import CIMultiDict
+
+_HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Not forwarded upstream: recomputed by the HTTP client (host, content-length), our own
+# (x-majordomo-*), or trace context we replace with the upstream span's (traceparent, tracestate).
+_NOT_UPSTREAM: Final = _HOP_BY_HOP | {"host", "content-length", "baggage", "traceparent", "tracestate", "expect"}
+_NOT_DOWNSTREAM: Final = _HOP_BY_HOP
+
+REQUEST_ID_HEADER: Final = "X-Majordomo-Request-Id"
+TRACE_ID_HEADER: Final = "X-Majordomo-Trace-Id"
+
+
+def upstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> CIMultiDict[str]:
+    extra = {token.strip().lower() for token in connection.split(",")} if connection else set()
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in _NOT_UPSTREAM or lowered in extra or lowered.startswith("x-majordomo-"):
+            continue
+        out.add(name, value)
+    return out
+
+
+def downstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> CIMultiDict[str]:
+    extra = {token.strip().lower() for token in connection.split(",")} if connection else set()
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in _NOT_DOWNSTREAM or lowered in extra:
+            continue
+        out.add(name, value)
+    return out
+
+
+def provider_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The provider credential the client sent, wherever that provider expects it."""
+    auth = headers.get("authorization")
+    if auth:
+        return auth[7:] if auth[:7].lower() == "bearer " else auth
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or query.get("key")
+
+
+def hash_provider_key(value: str) -> str:
+    """Short SHA-256 fingerprint: enough to group spend by provider key, useless to an attacker."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]

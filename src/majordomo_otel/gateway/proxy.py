@@ -1,0 +1,314 @@
+"""The proxy handler: route → auth → upstream → stream back unchanged, teeing bytes into a usage reader.
+
+Every request that passes auth ends in exactly one `RequestRecord`, whatever happens: upstream
+down, timeouts, a client that disconnects mid-stream, malformed bodies. The record is submitted to
+the writer (non-blocking) and rendered onto the gateway span in a single `finally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import aiohttp
+from aiohttp import web
+from opentelemetry.trace import Span
+
+from ..tags import Tags
+from .auth import Authenticator
+from .errors import error_body
+from .headers import (
+    REQUEST_ID_HEADER,
+    TRACE_ID_HEADER,
+    downstream_headers,
+    hash_provider_key,
+    provider_key,
+    upstream_headers,
+)
+from .pricing import Pricer
+from .record import RequestRecord, new_request_id
+from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
+from .settings import Settings
+from .spans import GatewaySpans, operation_name, provider_name
+from .usage import UsageReader, UsageStatus, reader_for
+
+log = logging.getLogger("majordomo.gateway")
+
+CLIENT_CLOSED_REQUEST: Final = 499  # nginx's convention: the client went away before the response ended
+_JSON: Final = {"Content-Type": "application/json"}
+
+
+class Proxy:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: Callable[[], aiohttp.ClientSession],
+        submit: Callable[[RequestRecord], None],
+        authenticator: Authenticator,
+        pricer: Pricer,
+        spans: GatewaySpans,
+    ) -> None:
+        self._settings = settings
+        self._session = session
+        self._submit = submit
+        self._auth = authenticator
+        self._pricer = pricer
+        self._spans = spans
+        self._upstreams = {p: settings.upstream(p) for p in ("openai", "anthropic", "gemini", "gemini-openai")}
+
+    # ---------------------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        headers = request.headers
+        try:
+            route = resolve(request.path, headers.get("X-Majordomo-Provider"))
+        except UnknownProvider as exc:
+            return _reply(None, 400, str(exc))
+        except UnknownRoute:
+            return _reply(
+                None,
+                404,
+                f"no route for {request.method} {request.path}. Supported: " + "; ".join(SUPPORTED),
+            )
+        if request.method != "POST":
+            return _reply(route.provider, 405, f"{request.method} is not supported on {request.path}; use POST")
+
+        key_id = None
+        if self._settings.auth:
+            outcome = await self._auth.check(headers.get("X-Majordomo-Key"))
+            if not outcome.ok:
+                return _reply(route.provider, 401, outcome.reason)
+            key_id = outcome.key_id
+
+        started = time.perf_counter()
+        record = RequestRecord(
+            id=new_request_id(),
+            provider=route.provider,
+            operation=route.operation,
+            request_path=request.path,
+            request_method=request.method,
+            requested_at=datetime.now(UTC),
+            majordomo_api_key_id=key_id,
+            streamed=route.path_streams,
+            request_model=route.path_model,
+            model=route.path_model,
+        )
+        tags, problems = Tags.from_headers(headers.items())
+        record.raw_metadata = tags.raw_metadata()
+        for problem in problems:
+            record.add_error(problem)
+        if (credential := provider_key(headers, request.query)) is not None:
+            record.provider_api_key_hash = hash_provider_key(credential)
+
+        parent = self._spans.extract(headers)
+        server_span = self._spans.start_server(
+            f"gateway {operation_name(route.operation)}",
+            parent,
+            {
+                "gen_ai.operation.name": operation_name(route.operation),
+                "gen_ai.provider.name": provider_name(route.provider),
+                "http.request.method": request.method,
+                "url.path": request.path,
+                "majordomo.provider": route.provider,
+                **tags.span_attributes(),
+            },
+        )
+        ctx = server_span.get_span_context()
+        record.trace_id = format(ctx.trace_id, "032x")
+        record.span_id = format(ctx.span_id, "016x")
+        if parent is not None:
+            parent_ctx = server_span.parent  # type: ignore[attr-defined]
+            record.parent_span_id = format(parent_ctx.span_id, "016x") if parent_ctx else None
+
+        try:
+            return await self._forward(request, route, record, server_span, started)
+        finally:
+            if record.responded_at is None:
+                record.responded_at = record.requested_at + timedelta(seconds=time.perf_counter() - started)
+            record.response_time_ms = round((time.perf_counter() - started) * 1000, 3)
+            if record.model is not None:
+                server_span.set_attribute("gen_ai.request.model", record.request_model or record.model)
+            self._spans.finish(server_span, record, had_parent=parent is not None)
+            self._submit(record)
+
+    # ---------------------------------------------------------------------------------------------
+    async def _forward(
+        self, request: web.Request, route: Route, record: RequestRecord, server_span: Span, started: float
+    ) -> web.StreamResponse:
+        ids = {REQUEST_ID_HEADER: record.id, TRACE_ID_HEADER: record.trace_id or ""}
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            record.status_code = 413
+            record.add_error(f"request body larger than {self._settings.max_body_bytes} bytes")
+            return _reply(route.provider, 413, record.error_message or "", ids)
+
+        self._read_request(body, route, record)
+        if record.model is not None:
+            server_span.set_attribute("gen_ai.request.model", record.model)
+
+        url = self._upstreams[route.provider] + route.upstream_path
+        if request.query_string:
+            url = f"{url}?{request.query_string}"
+        out_headers = upstream_headers(headers_items(request), request.headers.get("Connection"))
+        upstream_span = self._spans.start_upstream(
+            server_span,
+            f"{request.method} {route.upstream_path}",
+            {"http.request.method": request.method, "server.address": _host(self._upstreams[route.provider])},
+        )
+        self._spans.inject(upstream_span, out_headers)
+        upstream: aiohttp.ClientResponse | None = None
+        try:
+            try:
+                upstream = await self._session().request(
+                    request.method,
+                    url,
+                    data=body,
+                    headers=out_headers,
+                    skip_auto_headers=_SKIP_AUTO,
+                    allow_redirects=False,
+                )
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                return self._upstream_failed(record, route, 504, "upstream timed out", ids)
+            except aiohttp.ClientError as exc:
+                return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
+            upstream_span.set_attribute("http.response.status_code", upstream.status)
+            return await self._relay(request, upstream, route, record, ids, started)
+        finally:
+            if upstream is not None:
+                upstream.release()
+            upstream_span.end()
+
+    def _read_request(self, body: bytes, route: Route, record: RequestRecord) -> None:
+        """Model and stream flag from the body; a non-JSON body is forwarded and noted, never refused."""
+        if route.provider == "gemini":
+            return  # model and streaming are in the path
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            record.add_error("request body is not JSON; model unknown")
+            return
+        if isinstance(data, dict):
+            model = data.get("model")
+            if isinstance(model, str):
+                record.request_model = record.model = model
+            record.streamed = data.get("stream") is True
+
+    async def _relay(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        route: Route,
+        record: RequestRecord,
+        ids: dict[str, str],
+        started: float,
+    ) -> web.StreamResponse:
+        record.status_code = upstream.status
+        reader = reader_for(
+            route.provider,
+            route.operation,
+            streamed=record.streamed,
+            content_type=upstream.headers.get("Content-Type"),
+            content_encoding=upstream.headers.get("Content-Encoding"),
+        )
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        response.headers.extend(downstream_headers(upstream.raw_headers_str(), upstream.headers.get("Connection")))
+        response.headers.update(ids)
+        complete = False
+        try:
+            await response.prepare(request)
+            content = upstream.content
+            while True:
+                try:
+                    chunk = await content.readany()
+                except TimeoutError:  # sock_read: no byte from upstream for upstream_timeout seconds
+                    record.add_error("upstream timed out mid-response")
+                    break
+                except aiohttp.ClientPayloadError as exc:
+                    record.add_error(f"upstream response cut short: {_describe(exc)}")
+                    break
+                if not chunk:
+                    complete = True
+                    break
+                if record.time_to_first_token_ms is None:
+                    record.time_to_first_token_ms = round((time.perf_counter() - started) * 1000, 3)
+                reader.feed(chunk)
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:
+            self._client_gone(record, upstream)
+        except asyncio.CancelledError:  # aiohttp cancels the handler when the client disconnects
+            self._client_gone(record, upstream)
+            raise
+        finally:
+            self._account(reader, record, complete=complete)
+            record.responded_at = record.requested_at + timedelta(seconds=time.perf_counter() - started)
+        return response
+
+    @staticmethod
+    def _client_gone(record: RequestRecord, upstream: aiohttp.ClientResponse) -> None:
+        record.status_code = CLIENT_CLOSED_REQUEST
+        record.add_error("client disconnected before the response ended")
+        upstream.close()  # stop paying for tokens nobody reads
+
+    def _account(self, reader: UsageReader, record: RequestRecord, *, complete: bool) -> None:
+        """Usage → tokens on the record → price."""
+        result = reader.finish(complete=complete)
+        usage = result.usage
+        record.usage_status = result.status.value
+        if result.error:
+            record.add_error(result.error)
+        if result.model:
+            record.model = result.model
+        record.input_tokens = usage.input_tokens
+        record.output_tokens = usage.output_tokens
+        record.cached_tokens = usage.cache_read_tokens
+        record.cache_creation_tokens = usage.cache_write_tokens
+        record.reasoning_tokens = usage.reasoning_tokens
+        if result.status is UsageStatus.MISSING or not usage.reported:
+            record.pricing_status = "no_usage"
+            return
+        price = self._pricer.price(record.provider, record.model, usage)
+        if price is None:
+            record.pricing_status = "unknown_model"
+            return
+        record.input_cost, record.output_cost, record.total_cost = price.input_cost, price.output_cost, price.total_cost
+        record.pricing_status = "priced"
+
+    def _upstream_failed(
+        self, record: RequestRecord, route: Route, status: int, message: str, ids: dict[str, str]
+    ) -> web.Response:
+        record.status_code = status
+        record.add_error(message)
+        log.warning("request %s: %s", record.id, message)
+        return _reply(route.provider, status, message, ids)
+
+
+_SKIP_AUTO: Final = frozenset({"Accept-Encoding", "User-Agent", "Accept", "Content-Type"})
+
+
+def headers_items(request: web.Request) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+
+
+def _host(base_url: str) -> str:
+    return base_url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _reply(
+    provider: str | None, status: int, message: str, extra_headers: dict[str, str] | None = None
+) -> web.Response:
+    headers = dict(_JSON)
+    if extra_headers:
+        headers.update(extra_headers)
+    return web.Response(status=status, body=error_body(provider, status, message), headers=headers)
+

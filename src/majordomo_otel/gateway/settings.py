@@ -1,0 +1,175 @@
+"""Gateway settings: every one has a flag, an environment variable and a config-file key.
+
+Precedence: command-line flag > environment variable > config file (`--config` or `MAJORDOMO_CONFIG`,
+TOML, keys as in the table below, top level or under `[gateway]`) > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class SpanUsagePolicy(StrEnum):
+    """When the gateway span carries the standard `gen_ai.usage.*` and `operation.cost` attributes.
+
+    Pydantic AI's `chat` span already carries them, so a backend that sums spans would count a
+    request twice if the gateway span did too (Envoy AI Gateway's early bug). `auto` adds them only
+    when the caller sent no trace context; `majordomo.usage.*` / `majordomo.cost.*` are always there.
+    """
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def _setting(env: str, help: str, **kw: Any) -> Any:
+    return field(metadata={"env": env, "help": help}, **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = _setting("MAJORDOMO_HOST", "listen address", default="127.0.0.1")
+    port: int = _setting("MAJORDOMO_PORT", "listen port", default=7680)
+    database_url: str = _setting(
+        "MAJORDOMO_DATABASE_URL", "sqlite:///path or postgresql://...", default="sqlite:///./majordomo.db"
+    )
+    openai_base_url: str = _setting(
+        "MAJORDOMO_OPENAI_BASE_URL", "upstream for OpenAI routes", default="https://api.openai.com"
+    )
+    anthropic_base_url: str = _setting(
+        "MAJORDOMO_ANTHROPIC_BASE_URL", "upstream for Anthropic routes", default="https://api.anthropic.com"
+    )
+    gemini_base_url: str = _setting(
+        "MAJORDOMO_GEMINI_BASE_URL",
+        "upstream for Gemini routes",
+        default="https://generativelanguage.googleapis.com",
+    )
+    auth: bool = _setting("MAJORDOMO_AUTH", "require X-Majordomo-Key (on/off)", default=True)
+    spool_dir: str | None = _setting(
+        "MAJORDOMO_SPOOL_DIR", "where records wait while the database is away", default=None
+    )
+    max_body_bytes: int = _setting(
+        "MAJORDOMO_MAX_BODY_BYTES", "largest request body accepted (413 beyond)", default=32 * 1024 * 1024
+    )
+    upstream_connect_timeout: float = _setting(
+        "MAJORDOMO_UPSTREAM_CONNECT_TIMEOUT", "seconds to connect upstream (502 beyond)", default=10.0
+    )
+    upstream_timeout: float = _setting(
+        "MAJORDOMO_UPSTREAM_TIMEOUT",
+        "seconds to wait for upstream response headers, and between body chunks (504 beyond)",
+        default=600.0,
+    )
+    key_cache_ttl: float = _setting(
+        "MAJORDOMO_KEY_CACHE_TTL",
+        "seconds another process may keep trusting a revoked key (revocation here is immediate)",
+        default=5.0,
+    )
+    span_usage: SpanUsagePolicy = _setting(
+        "MAJORDOMO_SPAN_USAGE",
+        "standard gen_ai.usage.*/operation.cost on the gateway span: auto|always|never",
+        default=SpanUsagePolicy.AUTO,
+    )
+    log_level: str = _setting("MAJORDOMO_LOG_LEVEL", "logging level", default="INFO")
+    access_log: bool = _setting("MAJORDOMO_ACCESS_LOG", "one log line per request (on/off)", default=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    def upstream(self, provider: str) -> str:
+        base = {
+            "openai": self.openai_base_url,
+            "anthropic": self.anthropic_base_url,
+            "gemini": self.gemini_base_url,
+            "gemini-openai": self.gemini_base_url,
+        }[provider]
+        return base.rstrip("/")
+
+
+def _coerce(name: str, typ: Any, raw: Any) -> Any:
+    if isinstance(raw, str):
+        raw = raw.strip()
+    if typ in (bool, "bool"):
+        if isinstance(raw, bool):
+            return raw
+        lowered = str(raw).lower()
+        if lowered in {"1", "on", "true", "yes"}:
+            return True
+        if lowered in {"0", "off", "false", "no"}:
+            return False
+        raise ValueError(f"setting {name}: expected on/off, got {raw!r}")
+    if typ in (int, "int"):
+        return int(raw)
+    if typ in (float, "float"):
+        return float(raw)
+    if typ in (SpanUsagePolicy, "SpanUsagePolicy"):
+        return SpanUsagePolicy(raw)
+    return None if raw in (None, "") and "None" in str(typ) else str(raw)
+
+
+def _type_of(f: Any) -> Any:
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return t.replace(" | None", "")
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Merge defaults, config file, environment and flags (flags win). `None` flags are ignored."""
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    values: dict[str, Any] = {}
+    path = flags.pop("config", None) or config_file or environ.get("MAJORDOMO_CONFIG")
+    if path:
+        data = tomllib.loads(Path(path).read_text())
+        section = data.get("gateway", data)
+        known = {f.name for f in fields(Settings)}
+        unknown = set(section) - known - {"gateway"}
+        if unknown:
+            raise ValueError(f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in section.items() if k in known})
+    for f in fields(Settings):
+        env = f.metadata["env"]
+        if env in environ and environ[env] != "":
+            values[f.name] = environ[env]
+    values.update({k: v for k, v in flags.items() if k in {f.name for f in fields(Settings)}})
+    coerced = {f.name: _coerce(f.name, _type_of(f), values[f.name]) for f in fields(Settings) if f.name in values}
+    return replace(Settings(), **coerced)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--flag` per setting, named after it (`--database-url`), plus `--no-auth` and `--config`."""
+    parser.add_argument("--config", help="TOML config file (env MAJORDOMO_CONFIG)")
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        typ = _type_of(f)
+        if typ == "bool":
+            parser.add_argument(flag, dest=f.name, default=None, metavar="on|off", help=_help(f))
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, help=_help(f))
+    parser.add_argument(
+        "--no-auth", dest="auth", action="store_const", const="off", help="no X-Majordomo-Key (local development)"
+    )
+
+
+def _help(f: Any) -> str:
+    default = f.default if f.default is not None else "(derived)"
+    return f"{f.metadata['help']} [env {f.metadata['env']}; default {default}]"
+
+
+def settings_table() -> Sequence[tuple[str, str, str, str]]:
+    """(flag, env, default, meaning) rows, for the README and `majordomo gateway --help`."""
+    return [
+        ("--" + f.name.replace("_", "-"), f.metadata["env"], str(f.default), f.metadata["help"])
+        for f in fields(Settings)
+    ]
