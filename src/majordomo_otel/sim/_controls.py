@@ -1,0 +1,59 @@
+"""The `X-Sim-*` request headers a test uses to steer the sim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def _int(headers: Any, name: str) -> int | None:
+    value = headers.get(name)
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Controls:
+    fixture: str | None = None
+    delay_ms: int = 0
+    hold: bool = False
+    status: int | None = None
+    malformed: bool = False
+    cut_after: int | None = None
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    output_tokens: int | None = None
+    chunks: int | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Any) -> Controls:
+        return cls(
+            fixture=headers.get("X-Sim-Fixture"),
+            delay_ms=_int(headers, "X-Sim-Delay-Ms") or 0,
+            hold=headers.get("X-Sim-Hold", "0") not in ("", "0", "false"),
+            status=_int(headers, "X-Sim-Status"),
+            malformed=headers.get("X-Sim-Malformed", "0") not in ("", "0", "false"),
+            cut_after=_int(headers, "X-Sim-Cut-After"),
+            cached_tokens=_int(headers, "X-Sim-Cached-Tokens") or 0,
+            cache_write_tokens=_int(headers, "X-Sim-Cache-Write-Tokens") or 0,
+            reasoning_tokens=_int(headers, "X-Sim-Reasoning-Tokens") or 0,
+            output_tokens=_int(headers, "X-Sim-Output-Tokens"),
+            chunks=_int(headers, "X-Sim-Chunks"),
+        )
+
+    def cache_key(self) -> tuple[Any, ...]:
+        """The controls that change a synthetic reply's bytes (pacing does not)."""
+        return (
+            self.status,
+            self.malformed,
+            self.cached_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+            self.output_tokens,
+            self.chunks,
+        )
+
+
+NO_CONTROLS = Controls()
