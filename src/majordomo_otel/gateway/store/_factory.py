@@ -1,0 +1,70 @@
+"""`MAJORDOMO_DATABASE_URL` → a store, its default spool folder, and the CLI's `migrate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from majordomo_otel.gateway.store._base import Store
+from majordomo_otel.gateway.store._postgres import PostgresStore
+from majordomo_otel.gateway.store._sqlite import SQLiteStore
+
+DEFAULT_DATABASE_URL = "sqlite:///./majordomo.db"
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+class UnsupportedDatabaseURL(ValueError):
+    pass
+
+
+def _sqlite_path(url: str) -> str:
+    path = url[len("sqlite:///") :]
+    if not path:
+        raise UnsupportedDatabaseURL(
+            f"{url!r}: no file path (use sqlite:///relative.db or sqlite:////abs/path.db)"
+        )
+    return path
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """The store for `url` (not yet opened: `await store.open()`).
+
+    `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `postgresql://…` or `postgres://…`
+    (`?schema=name` selects a PostgreSQL schema). `options` go to the store's constructor.
+    """
+    if url.startswith("sqlite:///"):
+        return SQLiteStore(_sqlite_path(url), **options)
+    if url.startswith(_PG_SCHEMES):
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((v for k, v in query if k == "schema"), None)
+        rest = urlencode([(k, v) for k, v in query if k != "schema"])
+        dsn = urlunsplit(parts._replace(query=rest))
+        if schema is not None:
+            options.setdefault("schema", schema)
+        return PostgresStore(dsn, **options)
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    raise UnsupportedDatabaseURL(
+        f"unsupported database URL scheme {scheme!r}: use sqlite:///path.db, sqlite:////abs/path.db "
+        "or postgresql://user@host:port/db"
+    )
+
+
+def default_spool_dir(url: str) -> Path:
+    """A folder beside the database: `<db file>.spool/` for SQLite, `./majordomo-spool/` for PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        path = _sqlite_path(url)
+        if path != ":memory:":
+            return Path(path + ".spool")
+    return Path("majordomo-spool")
+
+
+async def migrate(url: str = DEFAULT_DATABASE_URL) -> int:
+    """`majordomo migrate`: create or upgrade the schema at `url`; idempotent. Returns the schema version."""
+    store = open_store(url)
+    await store.open()
+    try:
+        return await store.migrate()
+    finally:
+        await store.close()
