@@ -26,6 +26,9 @@ class Recorded:
 
 
 def _has_tool_result(body: Any) -> bool:
+    """True once a tool result is in the conversation, or when no tools are offered (answer at once)."""
+    if not (isinstance(body, dict) and body.get("tools")):
+        return True
     text = json.dumps(body)
     return '"role": "tool"' in text or '"tool_result"' in text or '"functionResponse"' in text
 
