@@ -190,3 +190,13 @@ def read() -> Reader:
 @pytest.fixture
 def expected(case: Case) -> UsageResult:
     return expected_result(case)
+
+
+@pytest.fixture
+def sse_expected(sse_case: Case) -> UsageResult:
+    return expected_result(sse_case)
+
+
+@pytest.fixture
+def cases_by_name() -> dict[str, Case]:
+    return {c.name: c for c in all_cases()}

@@ -97,7 +97,7 @@ class MessagesStreamReader(SSEReader):
         if self._error and self._raw is None:
             return missing(self._model, self._error)
         result = result_from_usage(anthropic_usage(self._raw), self._model, complete)
-        if result.status is UsageStatus.REPORTED and not self._delta_seen:
+        if result.usage.reported and not self._delta_seen:
             # message_start's output count is a placeholder: without a message_delta it is not final.
             result.status = UsageStatus.PARTIAL
             result.error = "stream ended without message_delta: output_tokens is message_start's placeholder"

@@ -21,17 +21,14 @@ class SSESplitter:
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._cr = False  # the previous chunk ended with "\r"
+        self._cr = False  # the previous chunk ended with "\r" (already turned into "\n")
 
     def feed(self, data: bytes) -> list[bytes]:
         """Append `data`; return the events completed by it (possibly none)."""
-        if self._cr:
-            data = b"\r" + data
-            self._cr = False
+        if self._cr and data.startswith(b"\n"):
+            data = data[1:]  # the LF of a CRLF split across chunks: the CR already ended the line
+        self._cr = data.endswith(b"\r")
         if b"\r" in data:
-            if data.endswith(b"\r"):
-                data = data[:-1]
-                self._cr = True
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf
         start = len(buf) - 1 if buf else 0
@@ -46,7 +43,7 @@ class SSESplitter:
 
     def pending(self) -> bytes:
         """Bytes of an event not yet terminated by a blank line."""
-        return bytes(self._buf) + (b"\r" if self._cr else b"")
+        return bytes(self._buf)
 
 
 def event_data(event: bytes) -> bytes | None:
