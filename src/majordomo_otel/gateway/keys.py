@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from majordomo_otel.gateway.store import ApiKey, Store
 
@@ -48,9 +49,8 @@ def hash_provider_key(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:PROVIDER_KEY_HASH_CHARS]
 
 
-@dataclass(frozen=True, slots=True)
-class CreatedKey:
-    """The only moment the plaintext key exists: show it once, then forget it."""
+class CreatedKey(NamedTuple):
+    """The only moment the plaintext key exists: show it once, then forget it. `key, record = ...`"""
 
     key: str
     record: ApiKey
@@ -67,6 +67,13 @@ async def create_key(store: Store, name: str) -> CreatedKey:
     )
     await store.insert_api_key(record)
     return CreatedKey(key=key, record=record)
+
+
+async def revoke_key(store: Store, key_id: str, cache: KeyCache | None = None) -> ApiKey | None:
+    """Revoke by id (None if no such key). Pass this process's cache to reject the key here at once."""
+    if cache is not None:
+        return await cache.revoke(key_id)
+    return await store.revoke_api_key(key_id, datetime.now(UTC))
 
 
 class KeyStoreUnavailable(RuntimeError):
@@ -99,13 +106,14 @@ class KeyCache:
         self._entries: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Future[ApiKey | None]] = {}
 
-    async def lookup(self, key: str) -> ApiKey | None:
-        """The active key record for a presented key, or None (unknown, malformed or revoked)."""
+    async def lookup_key(self, key: str) -> ApiKey | None:
+        """The active key record for a presented plaintext key, or None (unknown, malformed or revoked)."""
         if not key.startswith(KEY_PREFIX):
             return None
-        return await self.lookup_hash(hash_key(key))
+        return await self.lookup(hash_key(key))
 
-    async def lookup_hash(self, key_hash: str) -> ApiKey | None:
+    async def lookup(self, key_hash: str) -> ApiKey | None:
+        """The active key record for a key hash (`hash_key(key)`), or None (unknown or revoked)."""
         now = self._clock()
         entry = self._entries.get(key_hash)
         if entry is not None and entry.expires > now:

@@ -82,13 +82,18 @@ class Spool:
         if self._out is None or self._out_count >= self.segment_records:
             self._open_new_segment()
         assert self._out is not None
-        data = "".join(record_to_json(r) + "\n" for r in records).encode()
-        self._out.write(data)
+        lines = []
+        for r in records:
+            try:
+                lines.append(record_to_json(r) + "\n")
+            except Exception as exc:  # a value JSON cannot hold: set it aside rather than block the spool
+                self.reject([r], f"cannot spool record: {exc!r}")
+        self._out.write("".join(lines).encode())
         self._out.flush()
         if self.fsync:
             os.fsync(self._out.fileno())
-        self._out_count += len(records)
-        self.depth += len(records)
+        self._out_count += len(lines)
+        self.depth += len(lines)
 
     def _open_new_segment(self) -> None:
         self._close_out()
@@ -156,7 +161,7 @@ class Spool:
 
     # -- dead letters --------------------------------------------------------------------------------------
     def reject(self, records: Sequence[RequestRecord], reason: str) -> None:
-        lines = [json.dumps({"error": reason, "record": json.loads(record_to_json(r))}) for r in records]
+        lines = [json.dumps({"error": reason, "record": r.as_row()}, default=str) for r in records]
         self._append_rejected(lines)
 
     def _reject_line(self, line: bytes, reason: str) -> None:

@@ -19,9 +19,8 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store._base import Store
@@ -31,9 +30,8 @@ log = logging.getLogger("majordomo_otel.gateway.store")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class WriterStats:
-    """What /readyz reports."""
+class WriterStats(TypedDict):
+    """What /readyz reports (a plain dict, ready for JSON)."""
 
     queue_depth: int
     spool_depth: int
@@ -147,21 +145,26 @@ class RecordWriter:
         self._closed = True
 
     def stats(self) -> WriterStats:
-        return WriterStats(
-            queue_depth=len(self._pending),
-            spool_depth=self.spool.depth,
-            store_ok=self._store_ok,
-            last_error=self._last_error,
-            records_written=self._records_written,
-            batches=self._batches,
-            records_spooled=self._records_spooled,
-            records_rejected=self._records_rejected,
-        )
+        return {
+            "queue_depth": len(self._pending),
+            "spool_depth": self.spool.depth,
+            "store_ok": self._store_ok,
+            "last_error": self._last_error,
+            "records_written": self._records_written,
+            "batches": self._batches,
+            "records_spooled": self._records_spooled,
+            "records_rejected": self._records_rejected,
+        }
 
-    async def wait_idle(self, timeout: float = 10.0) -> bool:  # noqa: ASYNC109
-        """Wait until queue and spool are empty (everything stored); False on timeout. For tests and tools."""
+    async def flush(self, timeout: float = 10.0) -> bool:  # noqa: ASYNC109
+        """Wait until everything submitted so far is stored (queue, batch in flight and spool empty).
+
+        False on timeout (e.g. the store is down). For tests, tools and the CLI; the gateway never waits.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        if self._wake is not None:
+            self._wake.set()
         while self._pending or self._inflight or self.spool.depth:
             if loop.time() >= deadline:
                 return False
