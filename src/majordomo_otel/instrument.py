@@ -9,6 +9,7 @@ requests to their destination (see `propagator`), and installs the propagators.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,8 +125,17 @@ def _flatten(propagator: TextMapPropagator) -> list[TextMapPropagator]:
     return [propagator]
 
 
-def _compose(existing: TextMapPropagator, scope_baggage: bool) -> CompositePropagator:
-    """Existing propagators (minus any Majordomo one) + tracecontext if missing + ours, baggage scoped."""
+def _compose(existing: TextMapPropagator, scope_baggage: bool) -> TextMapPropagator:
+    """Existing propagators (minus any Majordomo one) + tracecontext if missing + ours, baggage scoped.
+
+    Logfire wraps the global propagator (`WarnOnExtractTraceContextPropagator`) and unwraps it again
+    by type for its own in-process context hand-offs (thread pools), so its wrapper stays outermost.
+    """
+    wrapped = getattr(existing, "wrapped", None)
+    if isinstance(wrapped, TextMapPropagator) and type(existing).__module__.startswith("logfire"):
+        outer = copy.copy(existing)
+        outer.wrapped = _compose(wrapped, scope_baggage)  # type: ignore[attr-defined]
+        return outer
     leaves: list[TextMapPropagator] = []
     for leaf in _flatten(existing):
         if isinstance(leaf, MajordomoPropagator):
@@ -189,9 +199,7 @@ def instrument(
     provider = _choose_provider(tracer_provider)
     processor = MajordomoSpanProcessor()
     provider.add_span_processor(processor)
-    state = _Installed(
-        provider=provider, processor=processor, previous_textmap=propagate.get_global_textmap()
-    )
+    state = _Installed(provider=provider, processor=processor, previous_textmap=propagate.get_global_textmap())
     _STATE = state
 
     keep_sdk_spans = _settings.anthropic_sdk_spans() if anthropic_sdk_spans is None else anthropic_sdk_spans

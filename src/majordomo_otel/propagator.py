@@ -134,9 +134,7 @@ def majordomo_headers(tags: Tags, api_key: str | None) -> dict[str, str]:
     return headers
 
 
-def set_missing_headers(
-    carrier: Any, headers: Mapping[str, str], setter: Setter[Any] = default_setter
-) -> None:
+def set_missing_headers(carrier: Any, headers: Mapping[str, str], setter: Setter[Any] = default_setter) -> None:
     for name, value in headers.items():
         if not _carrier_has(carrier, name):
             setter.set(carrier, name, value)

@@ -63,16 +63,12 @@ def span_tree(spans: tuple[ReadableSpan, ...] | list[ReadableSpan]) -> list[tupl
     """(name, parent name) in start order: the run's shape as one comparable value."""
     by_id = {s.context.span_id: s for s in spans}
     ordered = sorted(spans, key=lambda s: s.start_time or 0)
-    return [
-        (s.name, by_id[s.parent.span_id].name if s.parent and s.parent.span_id in by_id else None) for s in ordered
-    ]
+    return [(s.name, by_id[s.parent.span_id].name if s.parent and s.parent.span_id in by_id else None) for s in ordered]
 
 
 def majordomo_attrs(span: ReadableSpan) -> dict[str, Any]:
     return {
-        k: v
-        for k, v in (span.attributes or {}).items()
-        if k.startswith("majordomo.") or k in ("user.id", "session.id")
+        k: v for k, v in (span.attributes or {}).items() if k.startswith("majordomo.") or k in ("user.id", "session.id")
     }
 
 

@@ -51,9 +51,7 @@ def _instrumented(gateway: FakeServer) -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-def exporter(
-    _instrumented: InMemorySpanExporter, gateway: FakeServer, other_host: FakeServer
-) -> InMemorySpanExporter:
+def exporter(_instrumented: InMemorySpanExporter, gateway: FakeServer, other_host: FakeServer) -> InMemorySpanExporter:
     _instrumented.clear()
     gateway.requests.clear()
     other_host.requests.clear()

@@ -10,9 +10,9 @@ from ._fake import FakeServer
 from ._helpers import (
     EXPECTED_ATTRS,
     EXPECTED_HEADERS,
+    majordomo_attrs,
     make_agent,
     make_model,
-    majordomo_attrs,
     parse_traceparent,
     run_agent,
     span_tree,
@@ -54,9 +54,7 @@ async def test_every_span_carries_the_tags(exporter, gateway: FakeServer, provid
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_gateway_gets_exactly_the_tag_headers(
-    exporter, gateway: FakeServer, provider: str, stream: bool
-) -> None:
+async def test_gateway_gets_exactly_the_tag_headers(exporter, gateway: FakeServer, provider: str, stream: bool) -> None:
     agent = make_agent(make_model(provider, gateway.url))
     with majordomo_otel.tags(**TAGS):
         await run_agent(agent, stream=stream)

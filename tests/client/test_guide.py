@@ -131,12 +131,15 @@ async def test_extended_thinking(exporter, gateway: FakeServer) -> None:
         model_settings=AnthropicModelSettings(
             max_tokens=64000,
             anthropic_thinking={"type": "enabled", "budget_tokens": 32000},
-            extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14", **build_extra_headers(feature="reasoning")},
+            extra_headers={
+                "anthropic-beta": "interleaved-thinking-2025-05-14",
+                **build_extra_headers(feature="reasoning"),
+            },
         ),
     )
-    assert [(_sent(gateway)[0][2], "interleaved-thinking-2025-05-14" in gateway.requests[0].headers["anthropic-beta"])] == [
-        ({**KEY, "x-majordomo-feature": "reasoning"}, True)
-    ]
+    assert [
+        (_sent(gateway)[0][2], "interleaved-thinking-2025-05-14" in gateway.requests[0].headers["anthropic-beta"])
+    ] == [({**KEY, "x-majordomo-feature": "reasoning"}, True)]
 
 
 async def test_multi_step_workflow(exporter, gateway: FakeServer) -> None:
@@ -168,7 +171,7 @@ async def test_create_model_tags_from_context_without_extra_headers(exporter, ga
 
 def test_missing_key_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MAJORDOMO_API_KEY")
-    with pytest.raises(ValueError, match="^MAJORDOMO_API_KEY environment variable is required$"):
+    with pytest.raises(ValueError, match=r"^MAJORDOMO_API_KEY environment variable is required$"):
         build_extra_headers(feature="x")
 
 

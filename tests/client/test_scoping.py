@@ -17,8 +17,7 @@ TAGS = {"feature": "research", "step": "synthesis", "user_id": "u-1", "session_i
 
 def _leaks(server: FakeServer) -> list[dict[str, str]]:
     return [
-        {k: v for k, v in r.headers.items() if k.startswith("x-majordomo-") or k == "baggage"}
-        for r in server.requests
+        {k: v for k, v in r.headers.items() if k.startswith("x-majordomo-") or k == "baggage"} for r in server.requests
     ]
 
 
