@@ -21,9 +21,7 @@ async def test_replay_is_byte_identical(sim: SimServer, http: aiohttp.ClientSess
     async with http.post(sim.url + "/anything", headers={"X-Sim-Fixture": key}, data=b"{}") as response:
         body = await response.read()
         headers = {
-            name: response.headers[name]
-            for name in ("Content-Type", "Content-Encoding")
-            if name in response.headers
+            name: response.headers[name] for name in ("Content-Type", "Content-Encoding") if name in response.headers
         }
     expected_headers = {name.title(): value for name, value in fixture.headers.items()}
     assert (response.status, headers, body) == (fixture.status, expected_headers, fixture.wire_body())
@@ -47,9 +45,7 @@ def test_json_array_stream_is_written_in_several_pieces() -> None:
 
 
 async def test_unknown_fixture_is_a_clear_400(sim: SimServer, http: aiohttp.ClientSession) -> None:
-    async with http.post(
-        sim.url + "/v1/chat/completions", headers={"X-Sim-Fixture": "openai/nope"}
-    ) as response:
+    async with http.post(sim.url + "/v1/chat/completions", headers={"X-Sim-Fixture": "openai/nope"}) as response:
         assert (response.status, await response.json()) == snapshot(
             (
                 400,

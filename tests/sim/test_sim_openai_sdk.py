@@ -1,4 +1,4 @@
-"""The real OpenAI SDK accepts every synthetic OpenAI reply, and the usage it reads is the usage the sim sent."""
+"""The real OpenAI SDK accepts every synthetic OpenAI reply and reads the usage the sim sent."""
 
 from __future__ import annotations
 
@@ -71,15 +71,11 @@ async def test_chat_text(sim: SimServer, client: openai.AsyncOpenAI) -> None:
     )
     usage = completion.usage
     assert usage is not None
-    assert sim.requests[0].usage == SimUsage(
-        input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
-    )
+    assert sim.requests[0].usage == SimUsage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
 
 
 async def test_chat_tool_call_from_schema(client: openai.AsyncOpenAI) -> None:
-    completion = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, tools=[WEATHER_TOOL]
-    )
+    completion = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=[WEATHER_TOOL])
     call = completion.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert (completion.choices[0].finish_reason, call.function.name, call.function.arguments) == snapshot(
         ("tool_calls", "get_weather", '{"city":"a","days":1,"units":"c"}')
@@ -97,9 +93,7 @@ async def test_chat_stream_with_usage(sim: SimServer, client: openai.AsyncOpenAI
     assert (text, len(chunks), chunks[-1].choices, usage.prompt_tokens, usage.completion_tokens) == snapshot(
         ("sim answer to: What is the capital of France?", 12, [], 37, 9)
     )
-    assert sim.requests[0].usage == SimUsage(
-        input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
-    )
+    assert sim.requests[0].usage == SimUsage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
 
 
 async def test_chat_stream_without_usage_has_none(sim: SimServer, client: openai.AsyncOpenAI) -> None:
@@ -116,9 +110,7 @@ async def test_chat_stream_tool_call_arguments_reassemble(client: openai.AsyncOp
         stream=True,
         extra_headers={"X-Sim-Chunks": "5"},
     )
-    deltas = [
-        c.choices[0].delta.tool_calls async for c in stream if c.choices and c.choices[0].delta.tool_calls
-    ]
+    deltas = [c.choices[0].delta.tool_calls async for c in stream if c.choices and c.choices[0].delta.tool_calls]
     arguments = "".join(d[0].function.arguments or "" for d in deltas if d[0].function)
     assert (deltas[0][0].function.name, len(deltas), arguments) == snapshot(  # type: ignore[union-attr]
         ("get_weather", 6, '{"city":"a","days":1,"units":"c"}')
@@ -225,7 +217,5 @@ async def test_legacy_completions(client: openai.AsyncOpenAI) -> None:
 
 async def test_error_status_raises_the_sdk_error(client: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.InternalServerError) as raised:
-        await client.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, extra_headers={"X-Sim-Status": "500"}
-        )
+        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers={"X-Sim-Status": "500"})
     assert raised.value.status_code == 500

@@ -13,14 +13,10 @@ from majordomo_otel.sim import SimServer, load_fixtures
 STREAM = "openai/chat_stream_usage_text"
 
 
-async def test_held_stream_sends_first_event_before_release(
-    sim: SimServer, http: aiohttp.ClientSession
-) -> None:
+async def test_held_stream_sends_first_event_before_release(sim: SimServer, http: aiohttp.ClientSession) -> None:
     fixture = load_fixtures()[STREAM]
     chunks = fixture.wire_chunks()
-    async with http.post(
-        sim.url + "/v1/chat/completions", headers={"X-Sim-Fixture": STREAM, "X-Sim-Hold": "1"}
-    ) as r:
+    async with http.post(sim.url + "/v1/chat/completions", headers={"X-Sim-Fixture": STREAM, "X-Sim-Hold": "1"}) as r:
         received = b""
         while len(received) < len(b"".join(chunks[:-1])):
             received += await asyncio.wait_for(r.content.readany(), 2)
@@ -48,18 +44,14 @@ async def test_client_disconnect_mid_stream_is_recorded(sim: SimServer, http: ai
     assert (sim.requests[0].disconnected, sim.requests[0].finished) == (True, True)
 
 
-async def test_completed_stream_is_not_marked_disconnected(
-    sim: SimServer, http: aiohttp.ClientSession
-) -> None:
+async def test_completed_stream_is_not_marked_disconnected(sim: SimServer, http: aiohttp.ClientSession) -> None:
     async with http.post(sim.url + "/x", headers={"X-Sim-Fixture": STREAM}) as r:
         await r.read()
     await sim.wait_finished()
     assert sim.requests[0].disconnected is False
 
 
-async def test_cut_after_closes_the_connection_after_n_events(
-    sim: SimServer, http: aiohttp.ClientSession
-) -> None:
+async def test_cut_after_closes_the_connection_after_n_events(sim: SimServer, http: aiohttp.ClientSession) -> None:
     chunks = load_fixtures()[STREAM].wire_chunks()
     received = b""
     error: type[BaseException] | None = None
@@ -87,9 +79,7 @@ async def test_malformed_json_is_cut_in_half(sim: SimServer, http: aiohttp.Clien
     assert (r.status, text.startswith('{"id":"chatcmpl-'), text.endswith("}")) == (200, True, False)
 
 
-async def test_status_header_returns_provider_shaped_errors(
-    sim: SimServer, http: aiohttp.ClientSession
-) -> None:
+async def test_status_header_returns_provider_shaped_errors(sim: SimServer, http: aiohttp.ClientSession) -> None:
     results = {}
     for path in ("/v1/chat/completions", "/v1/messages", "/v1beta/models/gemini-2.5-flash:generateContent"):
         async with http.post(sim.url + path, json={"model": "m"}, headers={"X-Sim-Status": "529"}) as r:

@@ -27,7 +27,12 @@ def _conversation(model: str, body: dict[str, Any]) -> Conversation:
     tools: list[tuple[str, dict[str, Any]]] = []
     for tool in body.get("tools") or ():
         for decl in (tool or {}).get("functionDeclarations") or ():
-            schema = decl.get("parametersJsonSchema") or decl.get("parameters") or {}
+            schema = (
+                decl.get("parametersJsonSchema")
+                or decl.get("parameters_json_schema")
+                or decl.get("parameters")
+                or {}
+            )
             tools.append((decl["name"], schema))
     return Conversation(
         model=model,
