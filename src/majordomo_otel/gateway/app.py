@@ -77,6 +77,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     gateway = app[GATEWAY]
     settings = gateway.settings
     await gateway.store.open()
+    await gateway.store.migrate()  # schema created on start, as by `majordomo migrate`
     await gateway.writer.start()
     gateway.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300),

@@ -8,7 +8,6 @@ client gets the provider's headers unchanged minus hop-by-hop ones, plus our req
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Final
 
@@ -64,8 +63,3 @@ def provider_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | 
     if auth:
         return auth[7:] if auth[:7].lower() == "bearer " else auth
     return headers.get("x-api-key") or headers.get("x-goog-api-key") or query.get("key")
-
-
-def hash_provider_key(value: str) -> str:
-    """Short SHA-256 fingerprint: enough to group spend by provider key, useless to an attacker."""
-    return hashlib.sha256(value.encode()).hexdigest()[:16]

@@ -26,10 +26,10 @@ from .headers import (
     REQUEST_ID_HEADER,
     TRACE_ID_HEADER,
     downstream_headers,
-    hash_provider_key,
     provider_key,
     upstream_headers,
 )
+from .keys import hash_provider_key
 from .pricing import Pricer
 from .record import RequestRecord, new_request_id
 from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
@@ -217,7 +217,7 @@ class Proxy:
             content_encoding=upstream.headers.get("Content-Encoding"),
         )
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(downstream_headers(upstream.raw_headers_str(), upstream.headers.get("Connection")))
+        response.headers.extend(downstream_headers(upstream.headers.items(), upstream.headers.get("Connection")))
         response.headers.update(ids)
         complete = False
         try:
@@ -311,4 +311,3 @@ def _reply(
     if extra_headers:
         headers.update(extra_headers)
     return web.Response(status=status, body=error_body(provider, status, message), headers=headers)
-

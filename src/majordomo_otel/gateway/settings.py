@@ -71,7 +71,7 @@ class Settings:
         "seconds another process may keep trusting a revoked key (revocation here is immediate)",
         default=5.0,
     )
-    span_usage: SpanUsagePolicy = _setting(
+    span_usage: SpanUsagePolicy = _setting(  # noqa: RUF009 - a field() with metadata
         "MAJORDOMO_SPAN_USAGE",
         "standard gen_ai.usage.*/operation.cost on the gateway span: auto|always|never",
         default=SpanUsagePolicy.AUTO,

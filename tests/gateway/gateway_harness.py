@@ -1,0 +1,66 @@
+"""A running gateway in front of a running stand-in provider, both over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from aiohttp import web
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from majordomo_otel.gateway.app import GATEWAY, Gateway, create_app
+from majordomo_otel.gateway.keys import create_key
+from majordomo_otel.gateway.record import RequestRecord
+from majordomo_otel.gateway.settings import Settings
+from majordomo_otel.sim import SimServer
+
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Harness:
+    url: str
+    key: str
+    sim: SimServer
+    gateway: Gateway
+    spans: InMemorySpanExporter
+    runner: web.AppRunner
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"X-Majordomo-Key": self.key, **extra}
+
+    async def records(self, expected: int | None = None, wait: float = 10.0) -> list[RequestRecord]:
+        """Every stored record, once the writer has flushed `expected` of them (if given)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            await self.gateway.writer.flush()
+            rows = await self.gateway.store.get_records()
+            if expected is None or len(rows) >= expected or loop.time() > deadline:
+                return rows
+            await asyncio.sleep(0.02)
+
+
+async def start_gateway(settings: Settings, *, sim: SimServer, exporter: InMemorySpanExporter | None = None) -> Harness:
+    exporter = exporter or InMemorySpanExporter()
+    app = create_app(settings, span_exporter=exporter)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    gateway = app[GATEWAY]
+    key, _ = await create_key(gateway.store, "tests")
+    return Harness(f"http://127.0.0.1:{port}", key, sim, gateway, exporter, runner)
+
+
+def sim_settings(sim: SimServer, database_url: str, spool_dir: Path, **overrides: object) -> Settings:
+    base = Settings(
+        database_url=database_url,
+        openai_base_url=sim.url,
+        anthropic_base_url=sim.url,
+        gemini_base_url=sim.url,
+        spool_dir=str(spool_dir),
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
