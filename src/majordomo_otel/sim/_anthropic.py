@@ -71,9 +71,7 @@ def messages(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
     }
     stop_reason = "tool_use" if call else "end_turn"
     tool_block = (
-        {"type": "tool_use", "id": f"toolu_{plan.ident}", "name": call.name, "input": call.arguments}
-        if call
-        else None
+        {"type": "tool_use", "id": f"toolu_{plan.ident}", "name": call.name, "input": call.arguments} if call else None
     )
     if not body.get("stream"):
         content = [tool_block] if tool_block else [{"type": "text", "text": plan.text}]
@@ -105,8 +103,7 @@ def messages(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
     )
     events.append(sse_event({"type": "ping"}, event="ping"))
     events += [
-        sse_event({"type": "content_block_delta", "index": 0, "delta": d}, event="content_block_delta")
-        for d in deltas
+        sse_event({"type": "content_block_delta", "index": 0, "delta": d}, event="content_block_delta") for d in deltas
     ]
     events.append(sse_event({"type": "content_block_stop", "index": 0}, event="content_block_stop"))
     final_usage = {

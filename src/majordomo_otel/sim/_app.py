@@ -142,8 +142,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     record: RecordedRequest | None = None
     if state.record:
         headers = [
-            (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-            for k, v in request.raw_headers
+            (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in request.raw_headers
         ]
         record = RecordedRequest(request.method, request.raw_path, headers, raw)
         state.requests.append(record)

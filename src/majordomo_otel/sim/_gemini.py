@@ -18,9 +18,7 @@ _SEP = "\r\n\r\n"
 def _conversation(model: str, body: dict[str, Any]) -> Conversation:
     contents = [c for c in body.get("contents") or () if isinstance(c, dict)]
     user_texts = [
-        " ".join(
-            p["text"] for p in c.get("parts") or () if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
+        " ".join(p["text"] for p in c.get("parts") or () if isinstance(p, dict) and isinstance(p.get("text"), str))
         for c in contents
         if c.get("role", "user") == "user"
     ]
@@ -28,10 +26,7 @@ def _conversation(model: str, body: dict[str, Any]) -> Conversation:
     for tool in body.get("tools") or ():
         for decl in (tool or {}).get("functionDeclarations") or ():
             schema = (
-                decl.get("parametersJsonSchema")
-                or decl.get("parameters_json_schema")
-                or decl.get("parameters")
-                or {}
+                decl.get("parametersJsonSchema") or decl.get("parameters_json_schema") or decl.get("parameters") or {}
             )
             tools.append((decl["name"], schema))
     return Conversation(
@@ -71,9 +66,7 @@ def _parts(plan: Plan) -> list[list[dict[str, Any]]]:
     return [[{"text": piece}] for piece in plan.text_pieces]
 
 
-def generate(
-    model: str, raw: bytes, body: dict[str, Any], controls: Controls, *, stream: bool, sse: bool
-) -> Reply:
+def generate(model: str, raw: bytes, body: dict[str, Any], controls: Controls, *, stream: bool, sse: bool) -> Reply:
     plan = make_plan(_conversation(model, body), raw, controls)
     usage = plan.usage()
 
@@ -96,14 +89,10 @@ def generate(
         return Reply(200, {"Content-Type": GEMINI_JSON}, (body_bytes,), usage=usage)
     chunks = [chunk(p, last=n == len(chunk_parts) - 1) for n, p in enumerate(chunk_parts)]
     if sse:
-        return sse_reply(
-            [sse_event(c, sep=_SEP) for c in chunks], usage=usage, content_type="text/event-stream"
-        )
+        return sse_reply([sse_event(c, sep=_SEP) for c in chunks], usage=usage, content_type="text/event-stream")
     pieces = [("[" if n == 0 else ",\r\n") + dumps(c) for n, c in enumerate(chunks)]
     pieces[-1] += "]"
-    return Reply(
-        200, {"Content-Type": GEMINI_JSON}, tuple(p.encode() for p in pieces), streamed=True, usage=usage
-    )
+    return Reply(200, {"Content-Type": GEMINI_JSON}, tuple(p.encode() for p in pieces), streamed=True, usage=usage)
 
 
 __all__ = ["GEMINI_JSON", "JSON", "generate"]

@@ -145,9 +145,7 @@ def chat(raw: bytes, body: dict[str, Any], controls: Controls, *, compat: bool =
             "refusal": None,
         }
         events = [chunk(first)]
-        events += [
-            chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in plan.arg_pieces
-        ]
+        events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in plan.arg_pieces]
         events.append(chunk({}, "tool_calls"))
     else:
         events = [chunk({"role": "assistant", "content": "", "refusal": None})]
@@ -261,12 +259,8 @@ def responses(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
     at = {"item_id": item_id, "output_index": 0}
     call = plan.tool_call
     if call is not None:
-        payloads += [
-            {"type": "response.function_call_arguments.delta", **at, "delta": p} for p in plan.arg_pieces
-        ]
-        payloads.append(
-            {"type": "response.function_call_arguments.done", **at, "arguments": call.arguments_json}
-        )
+        payloads += [{"type": "response.function_call_arguments.delta", **at, "delta": p} for p in plan.arg_pieces]
+        payloads.append({"type": "response.function_call_arguments.done", **at, "arguments": call.arguments_json})
     else:
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
         payloads.append({"type": "response.content_part.added", **at, "content_index": 0, "part": part})
@@ -285,9 +279,7 @@ def responses(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
                 "part": {**part, "text": plan.text},
             }
         )
-    payloads.append(
-        {"type": "response.output_item.done", "output_index": 0, "item": _output_item(plan, done=True)}
-    )
+    payloads.append({"type": "response.output_item.done", "output_index": 0, "item": _output_item(plan, done=True)})
     payloads.append({"type": "response.completed", "response": response(done=True)})
     events = [sse_event({**p, "sequence_number": n}, event=p["type"]) for n, p in enumerate(payloads)]
     return sse_reply(events, usage=plan.usage())

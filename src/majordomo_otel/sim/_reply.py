@@ -26,9 +26,7 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
-def json_reply(
-    obj: Any, *, status: int = 200, usage: SimUsage | None = None, content_type: str = JSON
-) -> Reply:
+def json_reply(obj: Any, *, status: int = 200, usage: SimUsage | None = None, content_type: str = JSON) -> Reply:
     return Reply(status, {"Content-Type": content_type}, (dumps(obj).encode(),), usage=usage)
 
 
@@ -89,9 +87,7 @@ def error_reply(provider: str, status: int, message: str | None = None) -> Reply
             "request_id": "req_sim",
         }
     elif provider == "gemini":
-        body = {
-            "error": {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "INTERNAL")}
-        }
+        body = {"error": {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "INTERNAL")}}
     else:
         kind, code = _OPENAI_ERRORS.get(status, ("server_error", None))
         body = {"error": {"message": message, "type": kind, "param": None, "code": code}}

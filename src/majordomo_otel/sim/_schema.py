@@ -43,9 +43,7 @@ def _value(schema: dict[str, Any], root: dict[str, Any], depth: int) -> Any:
         if depth >= _MAX_DEPTH:
             return {}
         properties = schema.get("properties") or {}
-        return {
-            name: _value(properties.get(name) or {}, root, depth + 1) for name in schema.get("required") or ()
-        }
+        return {name: _value(properties.get(name) or {}, root, depth + 1) for name in schema.get("required") or ()}
     return _SCALARS.get(kind or "string", "a")
 
 
