@@ -32,9 +32,7 @@ async def count(store: Store) -> int:
 async def proxied_pg(pg_schema: str) -> AsyncIterator[tuple[TcpProxy, Store]]:
     """A PostgreSQL store reached through a TcpProxy the test can cut, on its own schema."""
     async with TcpProxy(PG_HOST, PG_PORT) as proxy:
-        store = open_store(
-            f"postgresql://postgres@{PG_HOST}:{proxy.port}/test?schema={pg_schema}", connect_timeout=2.0
-        )
+        store = open_store(f"postgresql://postgres@{PG_HOST}:{proxy.port}/test?schema={pg_schema}", connect_timeout=2.0)
         await store.open()
         await store.migrate()
         try:

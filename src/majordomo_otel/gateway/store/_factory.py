@@ -21,9 +21,7 @@ class UnsupportedDatabaseURL(ValueError):
 def _sqlite_path(url: str) -> str:
     path = url[len("sqlite:///") :]
     if not path:
-        raise UnsupportedDatabaseURL(
-            f"{url!r}: no file path (use sqlite:///relative.db or sqlite:////abs/path.db)"
-        )
+        raise UnsupportedDatabaseURL(f"{url!r}: no file path (use sqlite:///relative.db or sqlite:////abs/path.db)")
     return path
 
 

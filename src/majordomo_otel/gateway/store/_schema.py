@@ -59,8 +59,7 @@ LLM_REQUEST_COLUMNS: tuple[Column, ...] = (
         "operation",
         "TEXT NOT NULL",
         "TEXT NOT NULL",
-        "chat_completions | responses | embeddings | completions | messages | count_tokens | "
-        "generate_content.",
+        "chat_completions | responses | embeddings | completions | messages | count_tokens | generate_content.",
     ),
     Column("model", "TEXT", "TEXT", "The response's model if it names one, else the request's."),
     Column("request_model", "TEXT", "TEXT", "The model the request asked for."),
@@ -90,9 +89,7 @@ LLM_REQUEST_COLUMNS: tuple[Column, ...] = (
         "candidates, so the gateway adds them). " + _TOKENS_NOTE,
     ),
     Column("cached_tokens", "BIGINT", "INTEGER", "Cache-read input tokens (a subset of input_tokens)."),
-    Column(
-        "cache_creation_tokens", "BIGINT", "INTEGER", "Cache-write input tokens (a subset of input_tokens)."
-    ),
+    Column("cache_creation_tokens", "BIGINT", "INTEGER", "Cache-write input tokens (a subset of input_tokens)."),
     Column("reasoning_tokens", "BIGINT", "INTEGER", "Reasoning tokens (a subset of output_tokens)."),
     Column("usage_status", "TEXT NOT NULL", "TEXT NOT NULL", "How usage was obtained (see UsageStatus)."),
     Column(
@@ -146,9 +143,7 @@ _INDEXES: tuple[tuple[str, str], ...] = (
     ("llm_requests_user_id_idx", "((raw_metadata->>'User-Id'))"),
 )
 
-_TABLE_COMMENT = (
-    "One row per request proxied by the majordomo gateway; the gateway span renders the same record."
-)
+_TABLE_COMMENT = "One row per request proxied by the majordomo gateway; the gateway span renders the same record."
 
 
 def _sql_str(text: str) -> str:
@@ -183,9 +178,7 @@ CREATE TABLE IF NOT EXISTS majordomo_api_keys (
 
 def version_table(dialect: str) -> str:
     ts = "TIMESTAMPTZ NOT NULL DEFAULT now()" if dialect == "postgresql" else "TEXT NOT NULL"
-    return (
-        f"CREATE TABLE IF NOT EXISTS majordomo_schema_version (version INTEGER PRIMARY KEY, applied_at {ts})"
-    )
+    return f"CREATE TABLE IF NOT EXISTS majordomo_schema_version (version INTEGER PRIMARY KEY, applied_at {ts})"
 
 
 def migration_statements(dialect: str, version: int) -> list[str]:
@@ -196,7 +189,5 @@ def migration_statements(dialect: str, version: int) -> list[str]:
     stmts += [f"CREATE INDEX IF NOT EXISTS {name} ON llm_requests {expr}" for name, expr in _INDEXES]
     if dialect == "postgresql":
         stmts.append(f"COMMENT ON TABLE llm_requests IS {_sql_str(_TABLE_COMMENT)}")
-        stmts += [
-            f"COMMENT ON COLUMN llm_requests.{c.name} IS {_sql_str(c.comment)}" for c in LLM_REQUEST_COLUMNS
-        ]
+        stmts += [f"COMMENT ON COLUMN llm_requests.{c.name} IS {_sql_str(c.comment)}" for c in LLM_REQUEST_COLUMNS]
     return stmts

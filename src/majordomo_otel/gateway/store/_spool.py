@@ -71,9 +71,7 @@ class Spool:
     def segments(self) -> list[Path]:
         if not self.directory.exists():
             return []
-        return sorted(
-            p for p in self.directory.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX)
-        )
+        return sorted(p for p in self.directory.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX))
 
     # -- append --------------------------------------------------------------------------------------------
     def append(self, records: Sequence[RequestRecord]) -> None:

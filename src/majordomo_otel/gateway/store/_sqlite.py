@@ -210,9 +210,7 @@ class SQLiteStore:
                 rows = conn.execute(f"{_SELECT} ORDER BY requested_at, id").fetchall()
             else:
                 marks = ", ".join("?" * len(ids))
-                rows = conn.execute(
-                    f"{_SELECT} WHERE id IN ({marks}) ORDER BY requested_at, id", tuple(ids)
-                ).fetchall()
+                rows = conn.execute(f"{_SELECT} WHERE id IN ({marks}) ORDER BY requested_at, id", tuple(ids)).fetchall()
             return [row_record(r) for r in rows]
 
         return await self._run(run)
@@ -227,16 +225,12 @@ class SQLiteStore:
             _dt_in(key.revoked_at),
         )
         await self._run(
-            lambda conn: conn.execute(
-                f"INSERT INTO majordomo_api_keys ({_KEY_COLS}) VALUES (?, ?, ?, ?, ?, ?)", params
-            )
+            lambda conn: conn.execute(f"INSERT INTO majordomo_api_keys ({_KEY_COLS}) VALUES (?, ?, ?, ?, ?, ?)", params)
         )
 
     async def list_api_keys(self) -> list[ApiKey]:
         rows = await self._run(
-            lambda conn: conn.execute(
-                f"SELECT {_KEY_COLS} FROM majordomo_api_keys ORDER BY created_at, id"
-            ).fetchall()
+            lambda conn: conn.execute(f"SELECT {_KEY_COLS} FROM majordomo_api_keys ORDER BY created_at, id").fetchall()
         )
         return [_key_from_row(r) for r in rows]
 
@@ -254,9 +248,7 @@ class SQLiteStore:
                 "UPDATE majordomo_api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
                 (utc_text(at), key_id),
             )
-            return conn.execute(
-                f"SELECT {_KEY_COLS} FROM majordomo_api_keys WHERE id = ?", (key_id,)
-            ).fetchone()
+            return conn.execute(f"SELECT {_KEY_COLS} FROM majordomo_api_keys WHERE id = ?", (key_id,)).fetchone()
 
         row = await self._run(run)
         return None if row is None else _key_from_row(row)

@@ -111,9 +111,7 @@ class RecordWriter:
         self._spool_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="majordomo-spool")
         waiting = await self._in_spool_thread(self.spool.scan)
         if waiting:
-            log.info(
-                "spool %s holds %d records from an earlier run: replaying", self.spool.directory, waiting
-            )
+            log.info("spool %s holds %d records from an earlier run: replaying", self.spool.directory, waiting)
         self._task = asyncio.create_task(self._run(), name="majordomo-record-writer")
 
     async def close(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a drain deadline
@@ -185,9 +183,7 @@ class RecordWriter:
                         return  # store still down: leave the rest for the next start
                 if self._pending:
                     await self._linger()
-                    self._inflight = [
-                        self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))
-                    ]
+                    self._inflight = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
                     await self._deliver(self._inflight)
                     self._inflight = []
                     continue
@@ -258,9 +254,7 @@ class RecordWriter:
             if not self.store.is_permanent_error(exc):
                 raise
             if len(records) == 1:
-                log.error(
-                    "store rejected record %s for good: %r (kept in rejected.jsonl)", records[0].id, exc
-                )
+                log.error("store rejected record %s for good: %r (kept in rejected.jsonl)", records[0].id, exc)
                 await self._in_spool_thread(self.spool.reject, records, repr(exc))
                 self._records_rejected += 1
                 self._last_error = repr(exc)
@@ -277,9 +271,7 @@ class RecordWriter:
 
     def _mark_down(self, exc: BaseException) -> None:
         if self._store_ok:
-            log.warning(
-                "store %s failed (%r): spooling to %s", self.store.display_url, exc, self.spool.directory
-            )
+            log.warning("store %s failed (%r): spooling to %s", self.store.display_url, exc, self.spool.directory)
         self._store_ok = False
         self._last_error = repr(exc)
         self._failures += 1
