@@ -10,6 +10,9 @@ spelled exactly as the store's indexes are. Two dialect differences are handled 
   (SQLite's 64-bit integer sum caps one group's total at about $9.2M.)
 
 Unpriced requests (unknown model, no usage) have a NULL cost: they are counted apart, never summed as $0.
+
+Output: a table (missing tags shown as "(none)", a total line), `--json` (costs as exact decimal strings,
+missing tags as null) or `--csv` (missing values as empty cells).
 """
 
 from __future__ import annotations
