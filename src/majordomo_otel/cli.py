@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="gateway + stand-in providers + a tagged agent workflow, then costs")
     demo.add_argument("--keep", action="store_true", help="keep the demo database instead of a temp dir")
+    demo.add_argument("--db", metavar="PATH", help="SQLite file for the demo database (implies --keep)")
     demo.set_defaults(func=cmd_demo)
     return parser
 
