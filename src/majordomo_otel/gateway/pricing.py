@@ -1,18 +1,27 @@
-"""Prices a request's usage with genai-prices, the way Pydantic AI does, with cached model lookups.
+"""Prices a request's usage exactly as genai-prices (and so Pydantic AI) does, in a few µs.
 
-Pydantic AI prices a response with `genai_prices.calc_price(usage, model_name, provider_id=...)`
-(after trying the provider's API URL, which through the gateway is the gateway's and so never
-matches). `calc_price` first resolves (provider, model) by searching the price data (a model
-search that genai-prices does not cache when it fails) and then computes the price from the
-model's `ModelInfo`. `Pricer` does the resolution once per (provider, model) — misses included —
-and then calls the very same `ModelInfo.calc_price`, so its cost equals Pydantic AI's
-`operation.cost` for the same counts.
+Pydantic AI prices a response with `genai_prices.calc_price(usage, model_name, provider_id=...)`.
+That call searches the price data for (provider, model), then `ModelPrice.calc_price` rebuilds
+the model's unit breakdown (which priced units are ancestors of which, missing-count inference)
+for every call: 100 to 300 µs, too much for a gateway serving thousands of requests a second on one
+core. `Pricer` resolves (provider, model) once — misses included — and compiles each `ModelPrice`
+once into a `_Plan`: the priced units in genai-prices' order, each with its rate (or tiers), its
+`per`, its direction, where its count comes from in our `Usage` and which counts are subtracted
+from it. Pricing a usage is then the same integer leaf arithmetic and the same Decimal operations
+in the same order as genai-prices (`rate * Decimal(count) / per`, summed from `Decimal(0)`), so the
+result is identical, representation included; the tests compare against `calc_price` on every
+fixture and on randomized usages.
+
+What the plan does not cover goes to genai-prices itself: a `price_context` (price variants),
+counts that are not plain non-negative ints, price keys genai-prices would warn about or reject,
+and the Groq Whisper special case. Prices that change over time (`ConditionalPrice` lists with
+start dates) are re-resolved once per UTC day (start dates are days); time-of-day prices and an
+explicit `at` resolve the active `ModelPrice` per call, then use its compiled plan.
 
 Usage is handed over the way Pydantic AI's `RequestUsage` carries it: `input_tokens` (all input,
 cache included), `output_tokens` (all output, reasoning included), `cache_read_tokens`,
-`cache_write_tokens`, `cache_write_1h_tokens` and `output_reasoning_tokens`. Per-modality counts
-(audio, image, video) are not in our `Usage`, so multimodal requests on models that price those
-modalities apart can differ from Pydantic AI's cost.
+`cache_write_tokens`, `cache_write_1h_tokens`, `output_reasoning_tokens` and the audio subsets
+(`input_audio_tokens`, `cache_audio_read_tokens`, `output_audio_tokens`).
 
 `price()` returns None when there is nothing it can price; `known()` tells why: False means
 genai-prices does not know the model (record it unpriced and flagged, never as 0).
@@ -20,18 +29,31 @@ genai-prices does not know the model (record it unpriced and flagged, never as 0
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import combinations
+from operator import attrgetter
 
 from genai_prices import Usage as _PriceUsage
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
-from genai_prices.types import ModelInfo, Provider
+from genai_prices.decompose import is_descendant_or_self
+from genai_prices.types import (
+    ModelInfo,
+    ModelPrice,
+    Provider,
+    StartDateConstraint,
+    TieredPrices,
+    _collect_resolved_model_prices,  # pyright: ignore[reportPrivateUsage]
+)
+from genai_prices.units import UnitDef, _get_registry  # pyright: ignore[reportPrivateUsage]
+from genai_prices.validation import validate_priced_units
 
 from .usage import Usage
 
-__all__ = ["GENAI_PRICES_PROVIDER_IDS", "Price", "Pricer"]
+__all__ = ["GENAI_PRICES_PROVIDER_IDS", "Price", "Pricer", "price_usage"]
 
 #: Our provider names → genai-prices provider ids (Gemini's OpenAI-compatible endpoint is Google's).
 GENAI_PRICES_PROVIDER_IDS: Mapping[str, str] = {
@@ -43,6 +65,25 @@ GENAI_PRICES_PROVIDER_IDS: Mapping[str, str] = {
 
 #: Distinct (provider, model) pairs kept; model names come from responses and requests, so bound it.
 _MAX_CACHED_MODELS = 4096
+
+#: genai-prices usage key ← our `Usage` attribute, in the order `_counts` returns them.
+_FIELDS: tuple[tuple[str, str], ...] = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_tokens", "cache_read_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("cache_write_1h_tokens", "cache_write_1h_tokens"),
+    ("output_reasoning_tokens", "reasoning_tokens"),
+    ("input_audio_tokens", "input_audio_tokens"),
+    ("cache_audio_read_tokens", "cache_audio_read_tokens"),
+    ("output_audio_tokens", "output_audio_tokens"),
+)
+_USAGE_KEYS = tuple(key for key, _ in _FIELDS)
+_counts = attrgetter(*(attr for _, attr in _FIELDS))
+_ZERO = Decimal(0)
+_INPUT, _OUTPUT = 1, 2
+_DAY = 86_400.0
+_GROQ_PER_SECOND_MODELS = ("whisper-large-v3", "whisper-large-v3-turbo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,27 +97,176 @@ class Price:
 
 def price_usage(usage: Usage) -> _PriceUsage:
     """Our `Usage` as the usage object genai-prices prices (the fields Pydantic AI's RequestUsage sets)."""
-    values = {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_tokens": usage.cache_read_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
-        "output_reasoning_tokens": usage.reasoning_tokens,
-    }
-    return _PriceUsage(**{k: v for k, v in values.items() if v is not None})
+    return _PriceUsage(**{k: v for k, v in zip(_USAGE_KEYS, _counts(usage), strict=True) if v is not None})
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """One priced unit's count: its reported value (or the inferred 0) minus its priced descendants'."""
+
+    source: int  # index into `_counts(usage)`, -1 when our Usage never reports this key
+    minus: tuple[int, ...]  # indices of already computed leaves to subtract
+    missing: _Missing | None  # None: an unreported count is always taken as 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Missing:
+    """When an unreported count may be taken as 0: genai-prices refuses (ValueError) if a reported
+    positive count is a more specific unit, or two reported positive counts overlap exactly on it."""
+
+    descendants: tuple[int, ...]
+    overlaps: tuple[tuple[int, int], ...]
+
+    def refused(self, values: tuple[int | None, ...]) -> bool:
+        return any(values[i] for i in self.descendants) or any(values[i] and values[j] for i, j in self.overlaps)
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """One priced unit of `ModelPrice.calc_price`'s loop."""
+
+    leaf: int  # index into the leaves, -1 for the per-request unit (count 1)
+    rate: Decimal
+    tiers: tuple[tuple[int, Decimal], ...]  # (start, rate), highest start first
+    per: int
+    direction: int
+
+
+def _missing_rule(unit: UnitDef, fields: tuple[UnitDef, ...]) -> _Missing | None:
+    """`genai_prices.types.Usage._infer_missing_value`, restricted to the keys our Usage carries."""
+    descendants = tuple(i for i, f in enumerate(fields) if f is not unit and is_descendant_or_self(unit, f))
+    overlaps = tuple(
+        (i, j)
+        for (i, a), (j, b) in combinations(enumerate(fields), 2)
+        if a is not unit
+        and b is not unit
+        and a.is_compatible_with(b)
+        and not is_descendant_or_self(a, b)
+        and not is_descendant_or_self(b, a)
+        and dict(unit.dimensions) == {**a.dimensions, **b.dimensions}
+    )
+    return _Missing(descendants, overlaps) if descendants or overlaps else None
+
+
+class _Plan:
+    """`ModelPrice.calc_price` for one ModelPrice, with the structure worked out once."""
+
+    __slots__ = ("_leaves", "_terms", "_tier_input")
+
+    def __init__(self, leaves: tuple[_Leaf, ...], terms: tuple[_Term, ...], tier_input: _Leaf | None) -> None:
+        self._leaves = leaves
+        self._terms = terms
+        self._tier_input = tier_input  # how to read input_tokens when a price is tiered
+
+    @classmethod
+    def compile(cls, model_price: ModelPrice) -> _Plan | None:
+        """The plan, or None when genai-prices should price it itself (it would warn or raise)."""
+        registry = _get_registry()
+        if type(model_price) is not ModelPrice:
+            return None
+        stored = [k for k, v in model_price.__dict__.items() if not k.startswith("_") and v is not None]
+        if any(k not in registry._all_price_keys for k in stored):  # pyright: ignore[reportPrivateUsage]
+            return None  # genai-prices warns on every call and skips them
+        try:
+            resolved = _collect_resolved_model_prices(model_price, registry)
+            validate_priced_units(tuple(unit for unit, _ in resolved), registry)
+        except ValueError:
+            return None
+        fields = tuple(registry.units[key] for key in _USAGE_KEYS)
+        priced = sorted(
+            (unit for unit, _ in resolved if unit.usage_key != "requests"),
+            key=lambda unit: (-len(unit.dimensions), unit.usage_key),
+        )
+        position = {unit.usage_key: n for n, unit in enumerate(priced)}
+        leaves = tuple(
+            _Leaf(
+                source=_USAGE_KEYS.index(unit.usage_key) if unit.usage_key in _USAGE_KEYS else -1,
+                minus=tuple(position[d.usage_key] for d in priced if d is not unit and is_descendant_or_self(unit, d)),
+                missing=_missing_rule(unit, fields),
+            )
+            for unit in priced
+        )
+        terms = []
+        for unit, price in resolved:
+            direction = unit.dimensions.get("direction")
+            code = _INPUT if direction == "input" else _OUTPUT if direction == "output" else 0
+            if isinstance(price, TieredPrices):
+                rate, tiers = price.base, tuple((t.start, t.price) for t in reversed(price.tiers))
+            else:
+                rate, tiers = price, ()
+            terms.append(_Term(position.get(unit.usage_key, -1), rate, tiers, unit.per, code))
+        tiered = any(isinstance(price, TieredPrices) for _, price in resolved)
+        input_unit = registry.units["input_tokens"]
+        tier_input = _Leaf(0, (), _missing_rule(input_unit, fields)) if tiered else None
+        return cls(leaves, tuple(terms), tier_input)
+
+    def price(self, values: tuple[int | None, ...]) -> Price | None:
+        """The price of non-negative int counts (in `_FIELDS` order); None where genai-prices raises."""
+        leaves: list[int] = []
+        for leaf in self._leaves:
+            value = values[leaf.source] if leaf.source >= 0 else None
+            if value is None:
+                if leaf.missing is not None and leaf.missing.refused(values):
+                    return None
+                value = 0
+            for n in leaf.minus:
+                value -= leaves[n]
+            if value < 0:
+                return None  # e.g. more cache reads than input tokens
+            leaves.append(value)
+        total_input = 0
+        if (tier_input := self._tier_input) is not None:
+            total_input = values[0]
+            if total_input is None:
+                if tier_input.missing is not None and tier_input.missing.refused(values):
+                    return None
+                total_input = 0
+        input_price = output_price = total_price = _ZERO
+        for term in self._terms:
+            rate = term.rate
+            for start, tier_rate in term.tiers:
+                if total_input > start:
+                    rate = tier_rate
+                    break
+            unit_price = rate * Decimal(1 if term.leaf < 0 else leaves[term.leaf]) / term.per
+            total_price += unit_price
+            if term.direction == _INPUT:
+                input_price += unit_price
+            elif term.direction == _OUTPUT:
+                output_price += unit_price
+        return Price(input_price, output_price, total_price)
+
+
+class _Model:
+    """A resolved (provider, model) and the plan for its current prices."""
+
+    __slots__ = ("info", "plan", "provider", "since", "slow", "until")
+
+    def __init__(self, provider: Provider, info: ModelInfo) -> None:
+        self.provider = provider
+        self.info = info
+        #: Always priced by genai-prices (Groq Whisper bills a minimum duration).
+        self.slow = provider.id == "groq" and info.id in _GROQ_PER_SECOND_MODELS
+        self.plan: _Plan | None = None
+        self.since = self.until = 0.0  # `plan` holds for `since <= time.time() < until`
+
+    @property
+    def dated(self) -> bool:
+        """Whether the active price depends on the request time."""
+        return not isinstance(self.info.prices, ModelPrice)
 
 
 class Pricer:
-    """Resolves (provider, model) once, then prices each usage from the cached model.
+    """Resolves (provider, model) once, compiles each model's prices once, then prices each usage.
 
-    The cache follows genai-prices' current snapshot: if prices are updated in the background
+    The caches follow genai-prices' current snapshot: if prices are updated in the background
     (`genai_prices.UpdatePrices`), lookups are redone against the new data.
     """
 
     def __init__(self) -> None:
         self._snapshot: DataSnapshot | None = None
-        self._models: dict[tuple[str, str], tuple[Provider, ModelInfo] | None] = {}
+        self._models: dict[tuple[str, str], _Model | None] = {}
+        self._plans: dict[int, tuple[ModelPrice, _Plan | None]] = {}
 
     def known(self, provider: str, model: str | None) -> bool:
         """Whether genai-prices has a price for `model` at `provider`."""
@@ -97,16 +287,58 @@ class Pricer:
         `at` is the request time (prices change over time; default now); `price_context` selects
         price variants such as `{"service_tier": "priority"}`, as Pydantic AI's provider_details do.
         """
-        if model is None or not usage.reported:
+        if model is None or (usage.input_tokens is None and usage.output_tokens is None):
             return None
-        resolved = self._resolve(provider, model)
-        if resolved is None:
+        entry = self._resolve(provider, model)
+        if entry is None:
             return None
-        provider_info, model_info = resolved
+        if price_context or entry.slow:
+            return self._genai_price(entry, usage, at, price_context)
+        values = _counts(usage)
+        for value in values:
+            if value is not None and (type(value) is not int or value < 0):
+                return self._genai_price(entry, usage, at, price_context)
+        plan = self._plan_at(entry, at)
+        if plan is None:
+            return self._genai_price(entry, usage, at, price_context)
+        return plan.price(values)
+
+    def _plan_at(self, entry: _Model, at: datetime | None) -> _Plan | None:
+        if not entry.dated:
+            if entry.until == 0.0:
+                entry.plan, entry.until = self._plan(entry.info.get_prices(datetime.now(tz=UTC))), float("inf")
+            return entry.plan
+        if at is not None:
+            return self._plan(entry.info.get_prices(at))
+        now = time.time()
+        if entry.since <= now < entry.until:
+            return entry.plan
+        plan = self._plan(entry.info.get_prices(datetime.fromtimestamp(now, tz=UTC)))
+        if all(
+            c.constraint is None or isinstance(c.constraint, StartDateConstraint)
+            for c in entry.info.prices  # type: ignore[union-attr]
+        ):  # start dates are UTC days: the active price holds until the next UTC midnight
+            entry.plan, entry.since = plan, now - now % _DAY
+            entry.until = entry.since + _DAY
+        return plan
+
+    def _plan(self, model_price: ModelPrice) -> _Plan | None:
         try:
-            calc = model_info.calc_price(
+            return self._plans[id(model_price)][1]
+        except KeyError:
+            plan = _Plan.compile(model_price)
+            self._plans[id(model_price)] = (model_price, plan)  # keeps the object, so its id stays unique
+            return plan
+
+    @staticmethod
+    def _genai_price(
+        entry: _Model, usage: Usage, at: datetime | None, price_context: Mapping[str, str] | None
+    ) -> Price | None:
+        """genai-prices' own computation for the resolved model (what `calc_price` does after its search)."""
+        try:
+            calc = entry.info.calc_price(
                 price_usage(usage),
-                provider_info,
+                entry.provider,
                 genai_request_timestamp=at,
                 price_context=dict(price_context) if price_context else None,
             )
@@ -114,11 +346,12 @@ class Pricer:
             return None
         return Price(input_cost=calc.input_price, output_cost=calc.output_price, total_cost=calc.total_price)
 
-    def _resolve(self, provider: str, model: str) -> tuple[Provider, ModelInfo] | None:
+    def _resolve(self, provider: str, model: str) -> _Model | None:
         snapshot = get_snapshot()
         if snapshot is not self._snapshot:
             self._snapshot = snapshot
             self._models = {}
+            self._plans = {}
         key = (provider, model)
         try:
             return self._models[key]
@@ -126,11 +359,11 @@ class Pricer:
             pass
         provider_id = GENAI_PRICES_PROVIDER_IDS.get(provider, provider)
         try:
-            resolved: tuple[Provider, ModelInfo] | None = snapshot.find_provider_model(
-                model, None, provider_id, None
-            )
+            provider_info, model_info = snapshot.find_provider_model(model, None, provider_id, None)
         except LookupError:
             resolved = None
+        else:
+            resolved = _Model(provider_info, model_info)
         if len(self._models) >= _MAX_CACHED_MODELS:
             self._models.clear()
         self._models[key] = resolved

@@ -28,17 +28,33 @@ from ._base import (
 from ._types import Usage, UsageResult
 
 
+def _modality_count(details: Any, modality: str) -> int | None:
+    """The count of the first `{"modality": ..., "tokenCount": n}` entry for `modality`, as
+    genai-prices' Google extractor (which Pydantic AI uses) reads `*TokensDetails`."""
+    if not isinstance(details, list):
+        return None
+    for item in details:
+        if isinstance(item, dict) and isinstance(m := item.get("modality"), str) and m.upper() == modality:
+            return as_count(item.get("tokenCount"))
+    return None
+
+
 def gemini_usage(meta: Any) -> Usage | None:
     if not isinstance(meta, dict):
         return None
     thoughts = as_count(meta.get("thoughtsTokenCount"))
     return Usage(
-        input_tokens=add_counts(
-            as_count(meta.get("promptTokenCount")), as_count(meta.get("toolUsePromptTokenCount"))
-        ),
+        input_tokens=add_counts(as_count(meta.get("promptTokenCount")), as_count(meta.get("toolUsePromptTokenCount"))),
         output_tokens=add_counts(as_count(meta.get("candidatesTokenCount")), thoughts),
         cache_read_tokens=as_count(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
+        # Audio is priced above text by some models; tool-use prompt audio is input audio too.
+        input_audio_tokens=add_counts(
+            _modality_count(meta.get("promptTokensDetails"), "AUDIO"),
+            _modality_count(meta.get("toolUsePromptTokensDetails"), "AUDIO"),
+        ),
+        cache_audio_read_tokens=_modality_count(meta.get("cacheTokensDetails"), "AUDIO"),
+        output_audio_tokens=_modality_count(meta.get("candidatesTokensDetails"), "AUDIO"),
     )
 
 

@@ -31,6 +31,10 @@ class Usage:
     #: Anthropic's 1-hour TTL cache writes (a subset of `cache_write_tokens`), priced differently.
     cache_write_1h_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: Per-modality subsets, priced apart by some models (Gemini audio); same meaning as genai-prices' keys.
+    input_audio_tokens: int | None = None  # a subset of input_tokens
+    cache_audio_read_tokens: int | None = None  # a subset of cache_read_tokens
+    output_audio_tokens: int | None = None  # a subset of output_tokens
 
     @property
     def reported(self) -> bool:
