@@ -1,4 +1,19 @@
-"""The `X-Sim-*` request headers a test uses to steer the sim."""
+"""The `X-Sim-*` request headers a test uses to steer the sim.
+
+| header | effect |
+| --- | --- |
+| `X-Sim-Fixture: openai/chat_basic` | replay that fixture byte for byte (status, headers, body), any path |
+| `X-Sim-Delay-Ms: 5` | sleep before every write (the first included) |
+| `X-Sim-Hold: 1` | pause before the last write until `SimServer.release()` (sticky until `clear()`) |
+| `X-Sim-Status: 500` | answer with that status and the provider's error body |
+| `X-Sim-Malformed: 1` | JSON cut in half; a stream whose second half is one broken event |
+| `X-Sim-Cut-After: N` | close the connection after N writes (events), without ending the response |
+| `X-Sim-Cached-Tokens: N` | report N cache-read input tokens (on top of the counted input) |
+| `X-Sim-Cache-Write-Tokens: N` | report N cache-write input tokens (Anthropic, OpenAI) |
+| `X-Sim-Reasoning-Tokens: N` | report N reasoning / thinking tokens (in each provider's own way) |
+| `X-Sim-Output-Tokens: N` | make the text answer N tokens (words) long |
+| `X-Sim-Chunks: N` | split a synthetic stream's text (or tool arguments) into N delta events |
+"""
 
 from __future__ import annotations
 
