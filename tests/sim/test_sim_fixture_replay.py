@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import aiohttp
 import pytest
 from inline_snapshot import snapshot
 
-from majordomo_otel.sim import SimServer, load_fixtures
+from majordomo_otel.sim import SimServer, fixtures_dir, load_fixtures
 
 FIXTURES = load_fixtures()
 
@@ -59,3 +62,29 @@ async def test_unknown_fixture_is_a_clear_400(sim: SimServer, http: aiohttp.Clie
                 },
             )
         )
+
+
+def test_fixtures_dir_defaults_to_shared_beside_the_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAJORDOMO_FIXTURES_DIR", raising=False)
+    found = fixtures_dir()
+    assert found is not None
+    assert (found.name, found.parent.name, (found / "README.md").is_file()) == ("provider-fixtures", "shared", True)
+
+
+def test_fixtures_dir_env_override_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "openai").mkdir()
+    source = FIXTURES["openai/chat_cache_write"]
+    data = {
+        "provider": "openai",
+        "api": "chat_completions",
+        "request": source.request,
+        "response": {"status": 200, "headers": {"content-type": "application/json"}, "body": {"ok": True}},
+    }
+    (tmp_path / "openai" / "mine.json").write_text(json.dumps(data))
+    monkeypatch.setenv("MAJORDOMO_FIXTURES_DIR", str(tmp_path))
+    loaded = load_fixtures()
+    assert (fixtures_dir(), list(loaded), loaded["openai/mine"].wire_body()) == (
+        tmp_path,
+        ["openai/mine"],
+        b'{"ok":true}',
+    )
