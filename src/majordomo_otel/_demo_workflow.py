@@ -94,9 +94,8 @@ def _synthesis_agent(provider: Provider, model: str) -> Agent[None, str]:
     )
 
 
-async def research(researcher: Researcher, progress: Progress) -> RunResult:
+async def research(researcher: Researcher, progress: Progress, tracer: trace.Tracer) -> RunResult:
     """One user's run: `query-gen` (with a tool call), then `synthesis` (streamed), one trace."""
-    tracer = trace.get_tracer("majordomo_otel.demo")
     with (
         majordomo_otel.tags(feature=FEATURE, user_id=researcher.user_id, session_id=researcher.session_id),
         tracer.start_as_current_span(f"research {researcher.topic}") as root,
@@ -131,9 +130,11 @@ async def research(researcher: Researcher, progress: Progress) -> RunResult:
         return RunResult(researcher, format(root.get_span_context().trace_id, "032x"), summary)
 
 
-async def run_all(progress: Progress, researchers: tuple[Researcher, ...] = RESEARCHERS) -> list[RunResult]:
+async def run_all(
+    progress: Progress, tracer: trace.Tracer, researchers: tuple[Researcher, ...] = RESEARCHERS
+) -> list[RunResult]:
     """Every user's run concurrently: tags follow each task, never leaking between users."""
-    return list(await asyncio.gather(*(research(r, progress) for r in researchers)))
+    return list(await asyncio.gather(*(research(r, progress, tracer) for r in researchers)))
 
 
 def _since(started: float) -> float:

@@ -63,8 +63,6 @@ def _client_tracer_provider() -> tuple[object, object]:
 
 
 def _run(db_path: Path, keep: bool, out: TextIO) -> None:
-    from opentelemetry import trace
-
     import majordomo_otel
 
     from ._demo_workflow import RESEARCHERS, StepDone, run_all
@@ -73,6 +71,7 @@ def _run(db_path: Path, keep: bool, out: TextIO) -> None:
     say = _printer(out)
     endpoint = _otlp_endpoint()
     say("majordomo demo: stand-in providers + gateway + a tagged Pydantic AI workflow, all on this machine")
+    _warm_imports()
     provider, client_spans = _client_tracer_provider()
     with local_stack(db_path, span_exporter=otlp_exporter_from_env()) as stack:
         say(f"  stand-in providers  {stack.sim_url}  (OpenAI, Anthropic and Gemini APIs, no keys needed)")
@@ -89,10 +88,9 @@ def _run(db_path: Path, keep: bool, out: TextIO) -> None:
             )
 
         with patched_environ(stack.client_environ()):
-            trace.set_tracer_provider(provider)  # type: ignore[arg-type]
             majordomo_otel.instrument(tracer_provider=provider)
             try:
-                results = asyncio.run(run_all(progress))
+                results = asyncio.run(run_all(progress, provider.get_tracer("majordomo_otel.demo")))  # type: ignore[attr-defined]
             finally:
                 majordomo_otel.uninstrument()
         stack.flush()
@@ -113,7 +111,8 @@ def _run(db_path: Path, keep: bool, out: TextIO) -> None:
 
         spans = [*client_spans.get_finished_spans(), *stack.spans.get_finished_spans()]  # type: ignore[attr-defined]
         say(span_tree(spans, int(first.trace_id, 16)))
-        say(f"  (the same records: majordomo costs --database-url {stack.database_url} --trace {first.trace_id})")
+        if keep:
+            say(f"  (its records: majordomo costs --database-url {stack.database_url} --trace {first.trace_id})")
     provider.shutdown()  # type: ignore[attr-defined]
 
     say("")
@@ -130,6 +129,12 @@ def _run(db_path: Path, keep: bool, out: TextIO) -> None:
     else:
         say(f"Database: {db_path} (deleted on exit; `majordomo demo --keep` keeps it to query with sqlite3)")
     say(f"Done in {time.perf_counter() - started:.1f}s.")
+
+
+def _warm_imports() -> None:
+    """Import the provider SDKs up front, so the first run's timings show requests, not imports."""
+    import pydantic_ai.models.anthropic
+    import pydantic_ai.models.openai  # noqa: F401
 
 
 def _totals(stack: LocalStack, by: str) -> str:
