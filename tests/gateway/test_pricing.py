@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from majordomo_otel.gateway.pricing import GENAI_PRICES_PROVIDER_IDS, Price, Pricer, price_usage
 from majordomo_otel.gateway.usage import Usage, UsageStatus, reader_for
+from majordomo_otel.gateway.usage._gemini import gemini_usage
 
 FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "provider-fixtures").resolve()
 _ROUTES = {
@@ -162,6 +163,21 @@ def test_gemini_audio_is_priced_at_the_audio_rate() -> None:
         cache_audio_read_tokens=1000,
     )
     assert Pricer().price("gemini", "gemini-2.5-flash", usage) == _p("0.0014", "0", "0.0014")
+
+
+def test_gemini_audio_prompt_beside_a_text_only_cache_is_priced() -> None:
+    """The cache lists only TEXT: no cached audio (genai-prices needs that said explicitly)."""
+    meta = {
+        "promptTokenCount": 3000,
+        "candidatesTokenCount": 0,
+        "cachedContentTokenCount": 1000,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 2000}, {"modality": "AUDIO", "tokenCount": 1000}],
+        "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 1000}],
+    }
+    usage = gemini_usage(meta)
+    assert usage is not None
+    # 1000 fresh text at $0.30, 1000 cached text at $0.03, 1000 audio at $1 per MTok
+    assert Pricer().price("gemini", "gemini-2.5-flash", usage) == _p("0.00133", "0", "0.00133")
 
 
 def _p(input_cost: str, output_cost: str, total_cost: str) -> Price:
@@ -353,3 +369,19 @@ def test_counts_that_are_not_plain_ints_go_to_genai_prices(bad: Any) -> None:
     """Negative counts and bools are refused (None); floats are priced, as genai-prices does."""
     usage = Usage(input_tokens=1_000, output_tokens=bad)
     assert _same(Pricer().price("openai", "gpt-4o", usage), _calc(usage, "gpt-4o", "openai"))
+
+
+def test_dated_price_is_re_resolved_at_utc_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """o3 went from $10/$40 to $2/$8 per MTok on 2025-06-10 (UTC): one Pricer, the clock crossing it."""
+    import types
+
+    from majordomo_otel.gateway import pricing
+
+    clock = types.SimpleNamespace(time=lambda: datetime(2025, 6, 9, 23, 59, 59, tzinfo=UTC).timestamp())
+    monkeypatch.setattr(pricing, "time", clock)
+    pricer = Pricer()
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    before = pricer.price("openai", "o3", usage)
+    clock.time = lambda: datetime(2025, 6, 10, 0, 0, 0, tzinfo=UTC).timestamp()
+    after = pricer.price("openai", "o3", usage)
+    assert (before, after) == (_p("10", "40", "50"), _p("2", "8", "10"))

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import combinations
 from operator import attrgetter
+from typing import NamedTuple
 
 from genai_prices import Usage as _PriceUsage
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
@@ -100,8 +101,7 @@ def price_usage(usage: Usage) -> _PriceUsage:
     return _PriceUsage(**{k: v for k, v in zip(_USAGE_KEYS, _counts(usage), strict=True) if v is not None})
 
 
-@dataclass(frozen=True, slots=True)
-class _Leaf:
+class _Leaf(NamedTuple):
     """One priced unit's count: its reported value (or the inferred 0) minus its priced descendants'."""
 
     source: int  # index into `_counts(usage)`, -1 when our Usage never reports this key
@@ -121,15 +121,15 @@ class _Missing:
         return any(values[i] for i in self.descendants) or any(values[i] and values[j] for i, j in self.overlaps)
 
 
-@dataclass(frozen=True, slots=True)
-class _Term:
+class _Term(NamedTuple):
     """One priced unit of `ModelPrice.calc_price`'s loop."""
 
     leaf: int  # index into the leaves, -1 for the per-request unit (count 1)
     rate: Decimal
     tiers: tuple[tuple[int, Decimal], ...]  # (start, rate), highest start first
-    per: int
+    per: Decimal  # the unit's `per` (an int in genai-prices; as a Decimal, the same quotient)
     direction: int
+    fixed: Decimal | None  # the unit price when it cannot vary (a count never reported, flat rate)
 
 
 def _missing_rule(unit: UnitDef, fields: tuple[UnitDef, ...]) -> _Missing | None:
@@ -194,7 +194,11 @@ class _Plan:
                 rate, tiers = price.base, tuple((t.start, t.price) for t in reversed(price.tiers))
             else:
                 rate, tiers = price, ()
-            terms.append(_Term(position.get(unit.usage_key, -1), rate, tiers, unit.per, code))
+            leaf = position.get(unit.usage_key, -1)
+            fixed = None
+            if not tiers and leaf >= 0 and leaves[leaf] == (-1, (), None):  # always 0, as genai-prices writes it
+                fixed = rate * Decimal(0) / unit.per
+            terms.append(_Term(leaf, rate, tiers, Decimal(unit.per), code, fixed))
         tiered = any(isinstance(price, TieredPrices) for _, price in resolved)
         input_unit = registry.units["input_tokens"]
         tier_input = _Leaf(0, (), _missing_rule(input_unit, fields)) if tiered else None
@@ -203,13 +207,13 @@ class _Plan:
     def price(self, values: tuple[int | None, ...]) -> Price | None:
         """The price of non-negative int counts (in `_FIELDS` order); None where genai-prices raises."""
         leaves: list[int] = []
-        for leaf in self._leaves:
-            value = values[leaf.source] if leaf.source >= 0 else None
+        for source, minus, missing in self._leaves:
+            value = values[source] if source >= 0 else None
             if value is None:
-                if leaf.missing is not None and leaf.missing.refused(values):
+                if missing is not None and missing.refused(values):
                     return None
                 value = 0
-            for n in leaf.minus:
+            for n in minus:
                 value -= leaves[n]
             if value < 0:
                 return None  # e.g. more cache reads than input tokens
@@ -222,17 +226,20 @@ class _Plan:
                     return None
                 total_input = 0
         input_price = output_price = total_price = _ZERO
-        for term in self._terms:
-            rate = term.rate
-            for start, tier_rate in term.tiers:
-                if total_input > start:
-                    rate = tier_rate
-                    break
-            unit_price = rate * Decimal(1 if term.leaf < 0 else leaves[term.leaf]) / term.per
+        for leaf, rate, tiers, per, direction, fixed in self._terms:
+            if fixed is not None:
+                unit_price = fixed
+            else:
+                for start, tier_rate in tiers:
+                    if total_input > start:
+                        rate = tier_rate
+                        break
+                # == rate * Decimal(count) / unit.per: ints convert to Decimal exactly, so same digits
+                unit_price = rate * (1 if leaf < 0 else leaves[leaf]) / per
             total_price += unit_price
-            if term.direction == _INPUT:
+            if direction == _INPUT:
                 input_price += unit_price
-            elif term.direction == _OUTPUT:
+            elif direction == _OUTPUT:
                 output_price += unit_price
         return Price(input_price, output_price, total_price)
 
@@ -240,20 +247,17 @@ class _Plan:
 class _Model:
     """A resolved (provider, model) and the plan for its current prices."""
 
-    __slots__ = ("info", "plan", "provider", "since", "slow", "until")
+    __slots__ = ("dated", "info", "plan", "provider", "since", "slow", "until")
 
-    def __init__(self, provider: Provider, info: ModelInfo) -> None:
+    def __init__(self, provider: Provider, info: ModelInfo, plan: _Plan | None) -> None:
         self.provider = provider
         self.info = info
-        #: Always priced by genai-prices (Groq Whisper bills a minimum duration).
-        self.slow = provider.id == "groq" and info.id in _GROQ_PER_SECOND_MODELS
-        self.plan: _Plan | None = None
-        self.since = self.until = 0.0  # `plan` holds for `since <= time.time() < until`
-
-    @property
-    def dated(self) -> bool:
-        """Whether the active price depends on the request time."""
-        return not isinstance(self.info.prices, ModelPrice)
+        #: Whether the active price depends on the request time (a list of `ConditionalPrice`).
+        self.dated = not isinstance(info.prices, ModelPrice)
+        #: Always priced by genai-prices: Groq Whisper bills a minimum duration; prices it would refuse.
+        self.slow = (provider.id == "groq" and info.id in _GROQ_PER_SECOND_MODELS) or (plan is None and not self.dated)
+        self.plan = plan  # the plan of the single price, or of the dated price active in [since, until)
+        self.since = self.until = 0.0
 
 
 class Pricer:
@@ -298,16 +302,12 @@ class Pricer:
         for value in values:
             if value is not None and (type(value) is not int or value < 0):
                 return self._genai_price(entry, usage, at, price_context)
-        plan = self._plan_at(entry, at)
+        plan = self._dated_plan(entry, at) if entry.dated else entry.plan
         if plan is None:
             return self._genai_price(entry, usage, at, price_context)
         return plan.price(values)
 
-    def _plan_at(self, entry: _Model, at: datetime | None) -> _Plan | None:
-        if not entry.dated:
-            if entry.until == 0.0:
-                entry.plan, entry.until = self._plan(entry.info.get_prices(datetime.now(tz=UTC))), float("inf")
-            return entry.plan
+    def _dated_plan(self, entry: _Model, at: datetime | None) -> _Plan | None:
         if at is not None:
             return self._plan(entry.info.get_prices(at))
         now = time.time()
@@ -363,7 +363,8 @@ class Pricer:
         except LookupError:
             resolved = None
         else:
-            resolved = _Model(provider_info, model_info)
+            prices = model_info.prices
+            resolved = _Model(provider_info, model_info, self._plan(prices) if isinstance(prices, ModelPrice) else None)
         if len(self._models) >= _MAX_CACHED_MODELS:
             self._models.clear()
         self._models[key] = resolved

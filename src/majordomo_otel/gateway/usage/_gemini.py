@@ -43,17 +43,24 @@ def gemini_usage(meta: Any) -> Usage | None:
     if not isinstance(meta, dict):
         return None
     thoughts = as_count(meta.get("thoughtsTokenCount"))
+    input_audio = add_counts(
+        _modality_count(meta.get("promptTokensDetails"), "AUDIO"),
+        _modality_count(meta.get("toolUsePromptTokensDetails"), "AUDIO"),
+    )
+    cache_details = meta.get("cacheTokensDetails")
+    cache_audio = _modality_count(cache_details, "AUDIO")
+    if cache_audio is None and input_audio and isinstance(cache_details, list):
+        # The cache's modalities are listed and audio is not among them: none of it was cached.
+        # (genai-prices refuses to price cached tokens beside audio input without this count.)
+        cache_audio = 0
     return Usage(
         input_tokens=add_counts(as_count(meta.get("promptTokenCount")), as_count(meta.get("toolUsePromptTokenCount"))),
         output_tokens=add_counts(as_count(meta.get("candidatesTokenCount")), thoughts),
         cache_read_tokens=as_count(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
         # Audio is priced above text by some models; tool-use prompt audio is input audio too.
-        input_audio_tokens=add_counts(
-            _modality_count(meta.get("promptTokensDetails"), "AUDIO"),
-            _modality_count(meta.get("toolUsePromptTokensDetails"), "AUDIO"),
-        ),
-        cache_audio_read_tokens=_modality_count(meta.get("cacheTokensDetails"), "AUDIO"),
+        input_audio_tokens=input_audio,
+        cache_audio_read_tokens=cache_audio,
         output_audio_tokens=_modality_count(meta.get("candidatesTokensDetails"), "AUDIO"),
     )
 
