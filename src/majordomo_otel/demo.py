@@ -23,7 +23,7 @@ from typing import TextIO
 
 from ._demo_stack import LocalStack, local_stack, otlp_exporter_from_env, patched_environ
 
-__all__ = ["LocalStack", "local_stack", "run_demo"]
+__all__ = ["LocalStack", "local_stack", "patched_environ", "run_demo"]
 
 _BY = ("feature", "step", "user")
 
