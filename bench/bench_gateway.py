@@ -1,0 +1,487 @@
+"""The gateway against calling the stand-in provider directly (issue #3's last "Done when").
+
+    python bench/bench_gateway.py [--rounds 3] [--seconds 5] [--no-profile] [--pg URL]
+
+Layout on a 2-core machine: the gateway (and each baseline proxy) runs alone on core 1
+(`taskset -c 1`); the sim, the load generator (wrk, or the aiohttp stream client in this
+process), the OTLP sink and this script share core 0. Every target is started once and stays up;
+the cells are interleaved (for each round, for each workload, every target back to back, the
+target order rotating each round), and each figure is the median over rounds of that round's
+value, added latency being the target's minus direct's *in the same round*.
+
+Targets: direct (load -> sim), the gateway with SQLite recording and a real key, the same with
+--no-auth, with PostgreSQL recording (fresh schema, dropped after), with OTLP span export to a
+local sink (non-streaming only), and two bare pass-through baselines (uvicorn + httpx,
+aiohttp + aiohttp). Workloads: non-streaming OpenAI chat (wrk) and a 20-chunk chat stream with
+include_usage (wrk for rps and total time; the aiohttp client for time to first byte), each at
+concurrency 1 and 64. Then py-spy profiles the gateway under load and prints where its CPU goes.
+
+Writes the table to bench/results/gateway-<date>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _load import LoadResult, run_streams, run_wrk, wrk_script
+from _procs import cpu_seconds, free_port, start, stop
+
+BENCH = Path(__file__).parent
+VENV_BIN = Path(sys.executable).parent
+LOAD_CORE = 0
+GATEWAY_CORE = 1
+PATH = "/v1/chat/completions"
+CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
+STREAM = (
+    b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},'
+    b'"messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
+)
+BASE_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-not-a-real-key"}
+STREAM_HEADERS = {"X-Sim-Chunks": "20"}
+# The TTFB cells pace the stream as a model would (the sim sleeps before every write), so the first
+# chunk leaves long before the last and "first byte" means something; wrk cells are unpaced (max rate).
+PACED_HEADERS = {"X-Sim-Delay-Ms": "5"}
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    name: str
+    stream: bool
+    concurrency: int
+    tool: str  # "wrk" or "py" (aiohttp client: TTFB)
+
+
+WORKLOADS = [
+    Workload("chat c1", False, 1, "wrk"),
+    Workload("chat c64", False, 64, "wrk"),
+    Workload("stream c1", True, 1, "wrk"),
+    Workload("stream c64", True, 64, "wrk"),
+    Workload("stream-ttfb c1", True, 1, "py"),
+    Workload("stream-ttfb c64", True, 64, "py"),
+]
+
+
+@dataclass
+class Target:
+    name: str
+    base_url: str
+    proc: subprocess.Popen[bytes] | None = None
+    key: str | None = None
+    count_rows: Callable[[], Awaitable[int]] | None = None
+    only_chat: bool = False
+    scripts: dict[str, Path] = field(default_factory=dict)
+
+    def headers(self, stream: bool, paced: bool = False) -> dict[str, str]:
+        h = dict(BASE_HEADERS)
+        if stream:
+            h |= STREAM_HEADERS
+        if paced:
+            h |= PACED_HEADERS
+        if self.key:
+            h["X-Majordomo-Key"] = self.key
+        return h
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    load: LoadResult
+    cpu_per_request_ms: float | None
+    records: int | None
+
+    @property
+    def records_per_s(self) -> float | None:
+        return None if self.records is None else self.records / self.load.seconds
+
+
+# --- setting up targets -----------------------------------------------------------------------------
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
+    return env | {"MAJORDOMO_LOG_LEVEL": "WARNING"} | extra
+
+
+def _create_key(database_url: str) -> str:
+    out = subprocess.run(
+        [str(VENV_BIN / "majordomo"), "keys", "create", "bench", "--database-url", database_url],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+    ).stdout
+    match = re.search(r"mdm_sk_\S+", out)
+    assert match, out
+    return match.group(0)
+
+
+def _sqlite_counter(path: Path) -> Callable[[], Awaitable[int]]:
+    async def count() -> int:
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute("SELECT count(*) FROM llm_requests").fetchone()[0])
+
+    return count
+
+
+def _pg_counter(dsn: str, schema: str) -> Callable[[], Awaitable[int]]:
+    async def count() -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".llm_requests'))
+        finally:
+            await conn.close()
+
+    return count
+
+
+def _start_gateway(
+    name: str, tmp: Path, sim_url: str, database_url: str, *, auth: bool, env: dict[str, str] | None = None
+) -> Target:
+    port = free_port()
+    key = _create_key(database_url) if auth else None
+    argv = [str(VENV_BIN / "majordomo"), "gateway", "--port", str(port), "--database-url", database_url]
+    argv += ["--openai-base-url", sim_url, "--spool-dir", str(tmp / f"spool-{port}")]
+    if not auth:
+        argv.append("--no-auth")
+    proc = start(argv, core=GATEWAY_CORE, port=port, log=tmp / f"{name}.log", env=env or _clean_env())
+    return Target(name, f"http://127.0.0.1:{port}", proc, key)
+
+
+def _start_baseline(name: str, script: str, tmp: Path, sim_url: str) -> Target:
+    port = free_port()
+    argv = [sys.executable, str(BENCH / script), "--port", str(port), "--upstream", sim_url]
+    proc = start(argv, core=GATEWAY_CORE, port=port, log=tmp / f"{name}.log", env=_clean_env())
+    return Target(name, f"http://127.0.0.1:{port}", proc)
+
+
+# --- running cells ----------------------------------------------------------------------------------
+
+
+async def _settled_rows(target: Target, *, expect_at_least: int, wait: float = 10.0) -> int:
+    """Row count once the writer has flushed: stable for 0.3 s (or all expected rows present)."""
+    assert target.count_rows is not None
+    deadline = time.monotonic() + wait
+    last = await target.count_rows()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+        now = await target.count_rows()
+        if now == last and now >= expect_at_least:
+            return now
+        last = now
+    return last
+
+
+async def run_cell(target: Target, workload: Workload, seconds: float, tmp: Path) -> Cell:
+    body = STREAM if workload.stream else CHAT
+    headers = target.headers(workload.stream, paced=workload.tool == "py")
+    rows_before = await target.count_rows() if target.count_rows else None
+    cpu_before = cpu_seconds(target.proc.pid) if target.proc else None
+    url = target.base_url + PATH
+    if workload.tool == "wrk":
+        key = "stream" if workload.stream else "chat"
+        if key not in target.scripts:
+            target.scripts[key] = wrk_script(tmp, f"{target.name}-{key}", body, headers)
+        load = await run_wrk(
+            url, target.scripts[key], connections=workload.concurrency, seconds=seconds, core=LOAD_CORE
+        )
+    else:
+        load = await run_streams(url, body, headers, concurrency=workload.concurrency, seconds=seconds)
+    records = None
+    if rows_before is not None:
+        records = await _settled_rows(target, expect_at_least=rows_before + load.requests) - rows_before
+    cpu = None
+    if cpu_before is not None and target.proc is not None:
+        cpu = (cpu_seconds(target.proc.pid) - cpu_before) / max(load.requests, 1) * 1000
+    return Cell(load, cpu, records)
+
+
+# --- summarising --------------------------------------------------------------------------------------
+
+
+def _med(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def summarise(
+    results: dict[tuple[str, str], list[Cell]], targets: list[Target], reference: dict[str, str]
+) -> list[str]:
+    """One markdown table per workload; added figures against `reference[target]` in the same round."""
+    lines: list[str] = []
+    for w in WORKLOADS:
+        ttfb = w.tool == "py"
+        lines += ["", f"### {w.name} ({'aiohttp client' if ttfb else 'wrk'})", ""]
+        head = "| target | req/s | x direct | p50 ms | added p50 | p99 ms | added p99 |"
+        if ttfb:
+            head += " TTFB p50 | added TTFB p50 | TTFB p99 |"
+        head += " gw CPU ms/req | 1 core at 100% ⇒ req/s | records/s | rows/req | errors |"
+        lines += [head, "|" + "---|" * (head.count("|") - 1)]
+        for t in targets:
+            cells = results.get((t.name, w.name))
+            if not cells:
+                continue
+            ref_name = reference.get(t.name, "direct")
+            ref = results[(ref_name, w.name)]
+            rounds = list(zip(cells, ref, strict=True))
+            ratio = _med([c.load.rps / r.load.rps for c, r in rounds])
+            added50 = _med([c.load.p50_ms - r.load.p50_ms for c, r in rounds])
+            added99 = _med([c.load.p99_ms - r.load.p99_ms for c, r in rounds])
+            name = t.name if ref_name == "direct" else f"{t.name} (vs {ref_name})"
+            is_ref = t.name == "direct"
+            row = (
+                f"| {name} | {_fmt(_med([c.load.rps for c in cells]), ',.0f')} | {_fmt(ratio)} "
+                f"| {_fmt(_med([c.load.p50_ms for c in cells]), '.3f')} | {_fmt(None if is_ref else added50, '+.3f')} "
+                f"| {_fmt(_med([c.load.p99_ms for c in cells]), '.3f')} | {_fmt(None if is_ref else added99, '+.3f')} |"
+            )
+            if ttfb:
+                add_ttfb = _med([(c.load.ttfb_p50_ms or 0) - (r.load.ttfb_p50_ms or 0) for c, r in rounds])
+                row += (
+                    f" {_fmt(_med([c.load.ttfb_p50_ms for c in cells]), '.3f')} "
+                    f"| {_fmt(add_ttfb if t.name != 'direct' else None, '+.3f')} "
+                    f"| {_fmt(_med([c.load.ttfb_p99_ms for c in cells]), '.3f')} |"
+                )
+            rows_per_req = _med([None if c.records is None else c.records / max(c.load.requests, 1) for c in cells])
+            cpu = _med([c.cpu_per_request_ms for c in cells])
+            row += (
+                f" {_fmt(cpu, '.3f')} | {_fmt(None if not cpu else 1000 / cpu, ',.0f')} "
+                f"| {_fmt(_med([c.records_per_s for c in cells]), ',.0f')} | {_fmt(rows_per_req, '.3f')} "
+                f"| {sum(c.load.errors for c in cells)} |"
+            )
+            lines.append(row)
+    return lines
+
+
+# --- profiling ----------------------------------------------------------------------------------------
+
+
+def _frame_name(frame: str) -> str:
+    """`handle (majordomo_otel/gateway/proxy.py:120)` -> `proxy.py:handle:120` (short, stable)."""
+    m = re.match(r"(.+?) \((.+?):(\d+)\)$", frame)
+    if not m:
+        return frame
+    func, file, line = m.groups()
+    file = re.sub(r".*/site-packages/", "", file)
+    file = re.sub(r".*/src/", "", file)
+    file = re.sub(r".*/lib/python3\.\d+/", "stdlib/", file)
+    if func == "run_app":  # the frame py-spy charges uvloop's native loop (epoll, socket I/O) to
+        return "run_app: event loop, native (uvloop epoll/send/recv)"
+    return f"{func} ({file}:{line})"
+
+
+def analyse_profile(raw: Path, top: int = 25) -> tuple[list[str], int]:
+    """Self and inclusive share of sampled CPU per function, from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(n)
+        frames = [_frame_name(f) for f in stack.split(";")]
+        total += count
+        own[frames[-1]] += count
+        for f in set(frames):
+            incl[f] += count
+    lines = [f"samples: {total}", "", "| self % | function |", "|---|---|"]
+    lines += [f"| {100 * c / total:.1f} | `{f}` |" for f, c in own.most_common(top)]
+    lines += ["", "| inclusive % | function |", "|---|---|"]
+    lines += [f"| {100 * c / total:.1f} | `{f}` |" for f, c in incl.most_common(top + 15)]
+    return lines, total
+
+
+async def profile(target: Target, workload: Workload, seconds: float, tmp: Path) -> list[str]:
+    assert target.proc is not None
+    raw = tmp / f"profile-{target.name}-{workload.name.replace(' ', '-')}.txt"
+    spy = await asyncio.create_subprocess_exec(
+        "taskset", "-c", str(LOAD_CORE), str(VENV_BIN / "py-spy"), "record", "--format", "raw", "--function",
+        "--rate", "200", "--nonblocking", "-d", str(int(seconds) + 1), "-o", str(raw), "-p", str(target.proc.pid),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await asyncio.sleep(0.5)
+    cell = await run_cell(target, workload, seconds, tmp)
+    _, err = await spy.communicate()
+    if not raw.exists():
+        return [f"py-spy failed: {err.decode()[-500:]}"]
+    lines, _ = analyse_profile(raw)
+    head = (
+        f"#### {target.name}, {workload.name}: {cell.load.rps:,.0f} req/s, "
+        f"{_fmt(cell.cpu_per_request_ms, '.3f')} ms CPU/request (py-spy at 200 Hz, --nonblocking)"
+    )
+    return [head, "", *lines, ""]
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    os.sched_setaffinity(0, {LOAD_CORE})
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gw-"))
+    targets: list[Target] = []
+    aux: list[subprocess.Popen[bytes]] = []
+    schema = f"bench_gw_{uuid.uuid4().hex[:10]}"
+    pg_dsn = args.pg
+    pg_url = f"{pg_dsn}?schema={schema}"
+    try:
+        sim_port = free_port()
+        aux.append(
+            start(
+                [sys.executable, "-m", "majordomo_otel.sim", "--port", str(sim_port)],
+                core=LOAD_CORE,
+                port=sim_port,
+                log=tmp / "sim.log",
+                env=_clean_env(),
+            )
+        )
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        sink_port = free_port()
+        aux.append(
+            start(
+                [sys.executable, str(BENCH / "_otlp_sink.py"), "--port", str(sink_port)],
+                core=LOAD_CORE,
+                port=sink_port,
+                log=tmp / "otlp.log",
+                env=_clean_env(),
+            )
+        )
+
+        targets.append(Target("direct", sim_url))
+        sqlite_auth = tmp / "auth.db"
+        t = _start_gateway("gateway sqlite+auth", tmp, sim_url, f"sqlite:///{sqlite_auth}", auth=True)
+        t.count_rows = _sqlite_counter(sqlite_auth)
+        targets.append(t)
+        sqlite_noauth = tmp / "noauth.db"
+        t = _start_gateway("gateway sqlite no-auth", tmp, sim_url, f"sqlite:///{sqlite_noauth}", auth=False)
+        t.count_rows = _sqlite_counter(sqlite_noauth)
+        targets.append(t)
+        if pg_dsn:
+            conn = await asyncpg.connect(pg_dsn)
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
+            await conn.close()
+            t = _start_gateway("gateway postgres+auth", tmp, sim_url, pg_url, auth=True)
+            t.count_rows = _pg_counter(pg_dsn, schema)
+            targets.append(t)
+        sqlite_otlp = tmp / "otlp.db"
+        env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
+        t = _start_gateway("gateway sqlite+auth+OTLP", tmp, sim_url, f"sqlite:///{sqlite_otlp}", auth=True, env=env)
+        t.count_rows = _sqlite_counter(sqlite_otlp)
+        t.only_chat = True
+        targets.append(t)
+        targets.append(_start_baseline("uvicorn+httpx", "_passthrough_httpx.py", tmp, sim_url))
+        targets.append(_start_baseline("aiohttp+aiohttp", "_passthrough_aiohttp.py", tmp, sim_url))
+        reference = {"gateway sqlite+auth+OTLP": "gateway sqlite+auth"}
+
+        print(f"targets up (temp dir {tmp}); warming up", flush=True)
+        for target in targets:
+            for w in WORKLOADS:
+                if not (target.only_chat and w.stream):
+                    await run_cell(target, w, 1, tmp)
+
+        results: dict[tuple[str, str], list[Cell]] = {}
+        for r in range(args.rounds):
+            order = targets[r % len(targets) :] + targets[: r % len(targets)]
+            for w in WORKLOADS:
+                for target in order:
+                    if target.only_chat and w.stream:
+                        continue
+                    seconds = args.seconds if w.tool == "wrk" else args.ttfb_seconds
+                    cell = await run_cell(target, w, seconds, tmp)
+                    results.setdefault((target.name, w.name), []).append(cell)
+                    print(
+                        f"round {r + 1} {w.name:16} {target.name:26} {cell.load.rps:8,.0f} req/s "
+                        f"p50 {cell.load.p50_ms:7.3f} ms p99 {cell.load.p99_ms:7.3f} ms "
+                        f"ttfb {_fmt(cell.load.ttfb_p50_ms, '.3f')} cpu {_fmt(cell.cpu_per_request_ms, '.3f')} ms/req "
+                        f"rec/s {_fmt(cell.records_per_s, ',.0f')} err {cell.load.errors}",
+                        flush=True,
+                    )
+
+        date = datetime.now(UTC).strftime("%Y-%m-%d")
+        out = [
+            f"# Gateway vs direct, {datetime.now(UTC).isoformat(timespec='seconds')}",
+            "",
+            f"{os.cpu_count()} cores, load average at start {args.load_at_start}; gateway/baselines on core "
+            f"{GATEWAY_CORE} (`taskset`), sim + load generator + OTLP sink on core {LOAD_CORE}. "
+            f"{args.rounds} interleaved rounds, {args.seconds:g} s per wrk cell, {args.ttfb_seconds:g} s per "
+            "TTFB cell; figures are medians over rounds; added = target minus direct in the same round "
+            "(the OTLP row is against `gateway sqlite+auth`). CPU = gateway process utime+stime per "
+            "request (all threads, including the record writer). rows/req = rows written / requests "
+            "completed (wrk counts completed requests only; in-flight ones at the end also get rows).",
+            "",
+            "Bodies: chat = OpenAI chat completion, 99-byte request, 579-byte JSON reply; stream = the "
+            "same with `stream: true, include_usage`, `X-Sim-Chunks: 20` (about 25 SSE events, ~5.5 KB); "
+            "wrk stream cells unpaced (the sim writes as fast as it can), TTFB cells paced with "
+            "`X-Sim-Delay-Ms: 5` (a sleep before every write, so a stream lasts ~125 ms and its first "
+            "chunk leaves long before the last). `1 core at 100% ⇒ req/s` = 1000 / CPU ms per request: "
+            "the gateway's capacity on a core of its own, which the shared machine does not give it.",
+            *summarise(results, targets, reference),
+            "",
+        ]
+        if not args.no_profile:
+            gw = targets[1]
+            out += ["## Where the gateway's CPU goes (py-spy)", ""]
+            for w in (WORKLOADS[1], WORKLOADS[3]):
+                out += await profile(gw, w, args.profile_seconds, tmp)
+        text = "\n".join(out)
+        print(text)
+        dest = BENCH / "results" / f"gateway-{date}.md"
+        dest.parent.mkdir(exist_ok=True)
+        dest.write_text(text + "\n")
+        print(f"written to {dest}")
+        return 0
+    finally:
+        for target in targets:
+            if target.proc is not None:
+                stop(target.proc)
+        for proc in aux:
+            stop(proc)
+        if pg_dsn:
+            conn = await asyncpg.connect(pg_dsn)
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.close()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5, help="per wrk cell")
+    parser.add_argument("--ttfb-seconds", type=float, default=4, help="per aiohttp-client (TTFB) cell")
+    parser.add_argument("--profile-seconds", type=float, default=8)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test", help="'' to skip PostgreSQL")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DBs, profiles)")
+    args = parser.parse_args()
+    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found (apt-get install -y wrk util-linux)")
+    return uvloop.run(main_async(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
