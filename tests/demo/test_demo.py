@@ -7,12 +7,16 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from dirty_equals import IsPositiveFloat
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 SQL_BY = {
     "feature": "raw_metadata->>'Feature'",
@@ -158,3 +162,61 @@ def test_without_keep_the_database_is_deleted(tmp_path: Path) -> None:
         [sys.executable, "-m", "majordomo_otel.cli", "demo"], capture_output=True, text=True, timeout=120, env=env
     )
     assert (proc.returncode, list(tmp_path.iterdir())) == (0, [])
+
+
+class _OtlpReceiver(ThreadingHTTPServer):
+    """A local OTLP/HTTP endpoint that keeps every decoded trace export."""
+
+    def __init__(self) -> None:
+        self.exports: list[ExportTraceServiceRequest] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/v1/traces":
+                    receiver.exports.append(ExportTraceServiceRequest.FromString(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[_OtlpReceiver]:
+    server = _OtlpReceiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_with_an_otlp_endpoint_both_sides_export_one_trace_per_run(otlp_receiver: _OtlpReceiver) -> None:
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_address[1]}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "majordomo_otel.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env() | {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+    )
+    services_per_trace: dict[bytes, set[str]] = {}
+    gateway_servers = 0
+    for export in otlp_receiver.exports:
+        for resource_spans in export.resource_spans:
+            service = next(a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name")
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    services_per_trace.setdefault(span.trace_id, set()).add(service)
+                    gateway_servers += service == "majordomo-gateway" and span.kind == span.SPAN_KIND_SERVER
+    assert (proc.returncode, gateway_servers, sorted(map(sorted, services_per_trace.values()))) == (
+        0,
+        9,
+        [["majordomo-demo", "majordomo-gateway"]] * 3,
+    )
