@@ -232,3 +232,16 @@ async def test_submit_never_raises_and_is_cheap(store: Store, tmp_path: Path) ->
     assert await writer.flush(timeout=30) is True
     await writer.close()
     assert await count(store) == 5000
+
+
+async def test_records_submitted_before_start_survive_a_close(store: Store, tmp_path: Path) -> None:
+    unstarted = writer_for(store, tmp_path / "spool")
+    records = [make_record(i) for i in range(3)]
+    for r in records:
+        unstarted.submit(r)
+    await unstarted.close()
+    writer = writer_for(store, tmp_path / "spool")
+    await writer.start()
+    assert await writer.flush() is True
+    await writer.close()
+    assert await store.get_records() == records

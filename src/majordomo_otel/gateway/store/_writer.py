@@ -116,7 +116,13 @@ class RecordWriter:
 
     async def close(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a drain deadline
         """Write everything out (queue, then spool if the store answers); the rest stays spooled."""
-        if self._task is None or self._closed:
+        if self._closed:
+            return
+        if self._task is None:  # never started: keep what was submitted for the next start
+            if self._pending:
+                self.spool.append(list(self._pending))
+                self._pending.clear()
+            self._closed = True
             return
         self._closing = True
         assert self._wake is not None
