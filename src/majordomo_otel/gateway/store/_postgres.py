@@ -1,15 +1,18 @@
 """PostgreSQL sink on asyncpg: one statement per batch, idempotent by record id.
 
-Insert methods (bench/bench_store.py measures them; numbers on the 2-core dev machine, best of 3):
+Insert methods (bench/bench_store.py measures them). Four runs on the shared 2-core dev machine, under
+load from other work, records/s, batch 50 / batch 500:
 
-* `executemany` (default): one single-row `INSERT ... ON CONFLICT (id) DO NOTHING` prepared once, and
-  asyncpg pipelines all the rows' Bind/Execute messages in one round trip, inside one transaction.
-  ~20-25k records/s at batch 500, ~13-20k at 50; the most consistent of the three.
-* `unnest`: `INSERT ... SELECT * FROM unnest($1::uuid[], ...)`: one array per column. ~12-16k/s at 500:
-  the server-side array decoding of 30 columns costs more than it saves.
+* `executemany` (default): one single-row `INSERT ... ON CONFLICT (id) DO NOTHING` prepared once; asyncpg
+  pipelines every row's Bind/Execute in one round trip, in one transaction. 12.6k-19.7k / 10.8k-25.6k.
+* `unnest`: `INSERT ... SELECT * FROM unnest($1::uuid[], ...)`, one array per column.
+  7.8k-20.7k / 11.6k-17.5k.
 * `copy`: binary COPY into a per-connection temp table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`.
-  Fast at 500 on a quiet machine (up to 35k/s) but erratic (15k/s under load), and slower at small batches.
+  6.5k-18.8k / 15.0k-35.0k (fastest at 500 on a quiet run, slowest at 50).
 
+The ranges overlap (the machine is noisy); `executemany` won most runs at 50 and 500 and is the simplest
+(no array casts, no temp table per connection), so it is the default. All three are far above a single
+gateway's request rate.
 At batch size 1 every method is bound by the server's commit fsync (a few hundred records/s), which is
 why the writer batches.
 
