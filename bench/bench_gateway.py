@@ -292,22 +292,64 @@ def _frame_name(frame: str) -> str:
     return f"{func} ({file}:{line})"
 
 
-def analyse_profile(raw: Path, top: int = 25) -> tuple[list[str], int]:
-    """Self and inclusive share of sampled CPU per function, from py-spy's collapsed stacks."""
+# (component, pattern on a frame's file), first match wins, checked from the leaf frame upwards: a
+# sample is charged to the innermost frame that belongs to a component (json.loads called from a
+# usage reader is "usage readers"; asyncio.create_task called from aiohttp's server is "aiohttp server").
+_COMPONENTS: list[tuple[str, str]] = [
+    (
+        "OTel SDK spans (start/attributes/end)",
+        r"^(trace|attributes|context|util|sdk|propagate|baggage)/|gateway/spans\.py",
+    ),
+    ("record writer + SQLite (writer thread)", r"gateway/store/|^sqlite3/"),
+    ("usage readers", r"gateway/usage/"),
+    ("pricing", r"gateway/pricing\.py|^genai_prices/"),
+    ("tags (X-Majordomo-* headers)", r"majordomo_otel/tags\.py"),
+    ("auth (key check)", r"gateway/(auth|keys)\.py"),
+    ("record ids (uuid7) + record", r"gateway/record\.py"),
+    ("proxy glue (routes, headers, body JSON)", r"gateway/(proxy|headers|routes|errors)\.py"),
+    ("aiohttp client (upstream request/response)", r"aiohttp/(client|connector|client_reqrep|client_proto)"),
+    ("aiohttp server (parse, respond, dispatch)", r"^aiohttp/|^multidict/|^yarl/"),
+    ("event loop, native (uvloop epoll/send/recv)", r"^aiohttp/web\.py$"),
+]
+
+
+def _component(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        m = re.match(r".+? \((.+?):\d+\)$", frame)
+        if not m:
+            continue
+        file = m.group(1)
+        if frame.startswith("run_app "):
+            return _COMPONENTS[-1][0]
+        for name, pattern in _COMPONENTS[:-1]:
+            if re.search(pattern, file):
+                return name
+    return "other (asyncio, threading, stdlib)"
+
+
+def analyse_profile(raw: Path, top: int = 25, cpu_ms: float | None = None) -> tuple[list[str], int]:
+    """Share of sampled CPU per component, and self/inclusive per function, from py-spy's collapsed stacks."""
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack:
             continue
         count = int(n)
-        frames = [_frame_name(f) for f in stack.split(";")]
+        raw_frames = stack.split(";")
+        frames = [_frame_name(f) for f in raw_frames]
         total += count
         own[frames[-1]] += count
+        parts[_component(raw_frames)] += count
         for f in set(frames):
             incl[f] += count
-    lines = [f"samples: {total}", "", "| self % | function |", "|---|---|"]
+    lines = [f"samples: {total}", "", "| component | % of gateway CPU | µs per request |", "|---|---|---|"]
+    for name, c in parts.most_common():
+        us = "-" if cpu_ms is None else f"{cpu_ms * 1000 * c / total:.0f}"
+        lines.append(f"| {name} | {100 * c / total:.1f} | {us} |")
+    lines += ["", "| self % | function |", "|---|---|"]
     lines += [f"| {100 * c / total:.1f} | `{f}` |" for f, c in own.most_common(top)]
     lines += ["", "| inclusive % | function |", "|---|---|"]
     lines += [f"| {100 * c / total:.1f} | `{f}` |" for f, c in incl.most_common(top + 15)]
@@ -327,7 +369,7 @@ async def profile(target: Target, workload: Workload, seconds: float, tmp: Path)
     _, err = await spy.communicate()
     if not raw.exists():
         return [f"py-spy failed: {err.decode()[-500:]}"]
-    lines, _ = analyse_profile(raw)
+    lines, _ = analyse_profile(raw, cpu_ms=cell.cpu_per_request_ms)
     head = (
         f"#### {target.name}, {workload.name}: {cell.load.rps:,.0f} req/s, "
         f"{_fmt(cell.cpu_per_request_ms, '.3f')} ms CPU/request (py-spy at 200 Hz, --nonblocking)"
