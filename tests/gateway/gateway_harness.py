@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from majordomo_otel.gateway.app import GATEWAY, Gateway, create_app
+from majordomo_otel.gateway.app import GATEWAY, Gateway, create_app, runner_options
 from majordomo_otel.gateway.keys import create_key
 from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.settings import Settings
@@ -45,7 +45,7 @@ class Harness:
 async def start_gateway(settings: Settings, *, sim: SimServer, exporter: InMemorySpanExporter | None = None) -> Harness:
     exporter = exporter or InMemorySpanExporter()
     app = create_app(settings, span_exporter=exporter)
-    runner = web.AppRunner(app, handler_cancellation=True)
+    runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -66,6 +67,34 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+class _AccessLogger(AbstractAccessLogger):
+    """Method, path (never the query string: Gemini keys travel as `?key=`), status, size, time."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %s %.1fms %s",
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+            response.headers.get("X-Majordomo-Request-Id", "-"),
+        )
+
+
+def runner_options(settings: Settings) -> dict[str, Any]:
+    """How the app must be served (by `serve()` and by tests alike).
+
+    `handler_cancellation` lets a client disconnect cancel the handler, which closes the upstream
+    call; the access logger never prints query strings, where Gemini keys travel (`?key=`).
+    """
+    return {
+        "handler_cancellation": True,
+        "access_log": logging.getLogger("majordomo.access") if settings.access_log else None,
+        "access_log_class": _AccessLogger,
+    }
 
 
 def _session(gateway: Gateway) -> aiohttp.ClientSession:

@@ -239,7 +239,12 @@ class Proxy:
                     record.time_to_first_token_ms = round((time.perf_counter() - started) * 1000, 3)
                 reader.feed(chunk)
                 await response.write(chunk)
-            await response.write_eof()
+            if complete:
+                await response.write_eof()
+            elif request.transport is not None:
+                # Upstream broke off: end the client's connection too, so the client sees a
+                # truncated response rather than a short one that looks complete.
+                request.transport.close()
         except ConnectionResetError:
             self._client_gone(record, upstream)
         except asyncio.CancelledError:  # aiohttp cancels the handler when the client disconnects

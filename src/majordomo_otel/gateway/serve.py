@@ -6,27 +6,11 @@ import asyncio
 import logging
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
-from .app import create_app
+from .app import create_app, runner_options
 from .settings import Settings
 
 log = logging.getLogger("majordomo.gateway")
-
-
-class _AccessLogger(AbstractAccessLogger):
-    """Method, path (never the query string: Gemini keys travel as `?key=`), status, size, time."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            "%s %s %s %s %.1fms %s",
-            request.remote,
-            request.method,
-            request.path,
-            response.status,
-            time * 1000,
-            response.headers.get("X-Majordomo-Request-Id", "-"),
-        )
 
 
 def _event_loop_factory() -> asyncio.AbstractEventLoop:
@@ -49,9 +33,7 @@ def serve(settings: Settings) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        access_log=logging.getLogger("majordomo.access") if settings.access_log else None,
-        access_log_class=_AccessLogger,
-        handler_cancellation=True,
+        **runner_options(settings),
         shutdown_timeout=30,
         loop=_event_loop_factory(),
         print=None,
