@@ -16,7 +16,9 @@ PROVIDERS: Final = ("openai", "anthropic", "gemini", "gemini-openai")
 @dataclass(frozen=True, slots=True)
 class Route:
     provider: str  # openai | anthropic | gemini | gemini-openai
-    operation: str  # chat_completions | responses | embeddings | completions | messages | count_tokens | generate_content
+    operation: (
+        str  # chat_completions | responses | embeddings | completions | messages | count_tokens | generate_content
+    )
     upstream_path: str  # path (no query) on the provider's host
     #: Gemini native routes say in the path whether they stream and which model they use.
     path_streams: bool = False
