@@ -7,10 +7,12 @@ for every call: 100 to 300 µs, too much for a gateway serving thousands of requ
 core. `Pricer` resolves (provider, model) once — misses included — and compiles each `ModelPrice`
 once into a `_Plan`: the priced units in genai-prices' order, each with its rate (or tiers), its
 `per`, its direction, where its count comes from in our `Usage` and which counts are subtracted
-from it. Pricing a usage is then the same integer leaf arithmetic and the same Decimal operations
-in the same order as genai-prices (`rate * Decimal(count) / per`, summed from `Decimal(0)`), so the
-result is identical, representation included; the tests compare against `calc_price` on every
-fixture and on randomized usages.
+from it. Pricing a usage is then the same integer leaf arithmetic, the same tier choice (all
+tokens at the rate of the highest tier whose start the input tokens exceed) and the same Decimal
+operations in the same order as genai-prices (`rate * count / per`, summed from `Decimal(0)`), so
+the result is identical, representation included; the tests compare against `calc_price` on every
+fixture and on randomized usages. The plan is built with genai-prices' own (private) helpers
+(`_collect_resolved_model_prices`, the unit registry): those tests are what guard an upgrade.
 
 What the plan does not cover goes to genai-prices itself: a `price_context` (price variants),
 counts that are not plain non-negative ints, price keys genai-prices would warn about or reject,
