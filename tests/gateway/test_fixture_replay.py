@@ -67,18 +67,32 @@ async def test_replay_is_byte_identical_and_recorded(name: str, gw: Harness, htt
     assert tokens == normalised(fixture)
     assert record.usage_status == "reported"
     assert record.model == fixture.expected_usage["model"]
-    _assert_cost_matches_genai_prices(record, fixture.provider)
+    _assert_cost_matches_genai_prices(record, fixture)
 
 
-def _assert_cost_matches_genai_prices(record: Any, provider: str) -> None:
-    usage = genai_prices.Usage(
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cache_read_tokens=record.cached_tokens,
-        cache_write_tokens=record.cache_creation_tokens,
-    )
+_FLAVOR = {"chat_completions": "chat", "responses": "responses", "openai_compat": "chat"}
+
+
+def _assert_cost_matches_genai_prices(record: Any, fixture: Any) -> None:
+    """Our cost equals genai-prices' for the same response, priced as Pydantic AI prices it.
+
+    Non-streamed bodies go through genai-prices' own extractor (Pydantic AI's path, which also
+    sees audio tokens); streams are priced from the recorded token counts.
+    """
+    provider_id = _GENAI_PROVIDER[fixture.provider]
+    if isinstance(fixture.body, dict):
+        usage = genai_prices.extract_usage(
+            fixture.body, provider_id=provider_id, api_flavor=_FLAVOR.get(fixture.api, "default")
+        ).usage
+    else:
+        usage = genai_prices.Usage(
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cache_read_tokens=record.cached_tokens,
+            cache_write_tokens=record.cache_creation_tokens,
+        )
     try:
-        expected = genai_prices.calc_price(usage, record.model, provider_id=_GENAI_PROVIDER[provider])
+        expected = genai_prices.calc_price(usage, record.model, provider_id=provider_id)
     except LookupError:
         assert (record.pricing_status, record.total_cost) == ("unknown_model", None)
         return
