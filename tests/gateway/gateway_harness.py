@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from majordomo_otel.gateway.app import GATEWAY, Gateway, create_app, runner_options
@@ -42,9 +43,15 @@ class Harness:
             await asyncio.sleep(0.02)
 
 
-async def start_gateway(settings: Settings, *, sim: SimServer, exporter: InMemorySpanExporter | None = None) -> Harness:
+async def start_gateway(
+    settings: Settings,
+    *,
+    sim: SimServer,
+    exporter: InMemorySpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+) -> Harness:
     exporter = exporter or InMemorySpanExporter()
-    app = create_app(settings, span_exporter=exporter)
+    app = create_app(settings, span_exporter=exporter, metric_reader=metric_reader)
     runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -14,11 +14,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from .auth import Authenticator
 from .keys import KeyCache
+from .metrics import GatewayMetrics, build_meter_provider
 from .pricing import Pricer
 from .proxy import Proxy
 from .settings import Settings
@@ -38,19 +41,23 @@ class Gateway:
     keys: KeyCache
     tracer_provider: TracerProvider
     export_stats: ExportStats
+    meter_provider: MeterProvider
     session: aiohttp.ClientSession | None = None
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, span_exporter: SpanExporter | None = None, metric_reader: MetricReader | None = None
+) -> web.Application:
     """Build the app. The store opens (and migrates) on startup; shutdown drains the writer."""
     store = open_store(settings.database_url)
     writer = RecordWriter(store, spool_dir=settings.spool_dir or default_spool_dir(settings.database_url))
     keys = KeyCache(store, ttl=settings.key_cache_ttl)
     tracer_provider, export_stats = build_tracer_provider(exporter=span_exporter)
-    gateway = Gateway(settings, store, writer, keys, tracer_provider, export_stats)
+    meter_provider = build_meter_provider(reader=metric_reader)
+    gateway = Gateway(settings, store, writer, keys, tracer_provider, export_stats, meter_provider)
 
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
     app[GATEWAY] = gateway
@@ -61,6 +68,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         authenticator=Authenticator(keys),
         pricer=Pricer(),
         spans=GatewaySpans(tracer_provider, settings.span_usage),
+        metrics=GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway")),
     )
     app.router.add_get("/health", _health)
     app.router.add_get("/readyz", _readyz)
@@ -125,6 +133,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await gateway.writer.close()
         await gateway.store.close()
         gateway.tracer_provider.shutdown()
+        gateway.meter_provider.shutdown()
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ from .headers import (
     upstream_headers,
 )
 from .keys import hash_provider_key
+from .metrics import GatewayMetrics
 from .pricing import Pricer
 from .record import RequestRecord, new_request_id
 from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
@@ -43,6 +44,23 @@ CLIENT_CLOSED_REQUEST: Final = 499  # nginx's convention: the client went away b
 _JSON: Final = {"Content-Type": "application/json"}
 
 
+class _Timing:
+    """perf_counter marks of one request: its start and the upstream call's span."""
+
+    __slots__ = ("started", "upstream_done", "upstream_start")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.upstream_start: float | None = None
+        self.upstream_done: float | None = None
+
+    @property
+    def upstream_seconds(self) -> float | None:
+        if self.upstream_start is None:
+            return None
+        return (self.upstream_done or time.perf_counter()) - self.upstream_start
+
+
 class Proxy:
     def __init__(
         self,
@@ -53,6 +71,7 @@ class Proxy:
         authenticator: Authenticator,
         pricer: Pricer,
         spans: GatewaySpans,
+        metrics: GatewayMetrics,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -60,6 +79,7 @@ class Proxy:
         self._auth = authenticator
         self._pricer = pricer
         self._spans = spans
+        self._metrics = metrics
         self._upstreams = {p: settings.upstream(p) for p in ("openai", "anthropic", "gemini", "gemini-openai")}
 
     # ---------------------------------------------------------------------------------------------
@@ -85,7 +105,8 @@ class Proxy:
                 return _reply(route.provider, 401, outcome.reason)
             key_id = outcome.key_id
 
-        started = time.perf_counter()
+        timing = _Timing()
+        started = timing.started
         record = RequestRecord(
             id=new_request_id(),
             provider=route.provider,
@@ -126,7 +147,7 @@ class Proxy:
             record.parent_span_id = format(parent_ctx.span_id, "016x") if parent_ctx else None
 
         try:
-            return await self._forward(request, route, record, server_span, started)
+            return await self._forward(request, route, record, server_span, timing)
         finally:
             if record.responded_at is None:
                 record.responded_at = record.requested_at + timedelta(seconds=time.perf_counter() - started)
@@ -135,10 +156,11 @@ class Proxy:
                 server_span.set_attribute("gen_ai.request.model", record.request_model or record.model)
             self._spans.finish(server_span, record, had_parent=parent is not None)
             self._submit(record)
+            self._metrics.record(record, upstream_seconds=timing.upstream_seconds)
 
     # ---------------------------------------------------------------------------------------------
     async def _forward(
-        self, request: web.Request, route: Route, record: RequestRecord, server_span: Span, started: float
+        self, request: web.Request, route: Route, record: RequestRecord, server_span: Span, timing: _Timing
     ) -> web.StreamResponse:
         ids = {REQUEST_ID_HEADER: record.id, TRACE_ID_HEADER: record.trace_id or ""}
         try:
@@ -164,6 +186,7 @@ class Proxy:
         self._spans.inject(upstream_span, out_headers)
         upstream: aiohttp.ClientResponse | None = None
         try:
+            timing.upstream_start = time.perf_counter()
             try:
                 upstream = await self._session().request(
                     request.method,
@@ -178,7 +201,7 @@ class Proxy:
             except aiohttp.ClientError as exc:
                 return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
             upstream_span.set_attribute("http.response.status_code", upstream.status)
-            return await self._relay(request, upstream, route, record, ids, started)
+            return await self._relay(request, upstream, route, record, ids, timing)
         finally:
             if upstream is not None:
                 upstream.release()
@@ -206,8 +229,9 @@ class Proxy:
         route: Route,
         record: RequestRecord,
         ids: dict[str, str],
-        started: float,
+        timing: _Timing,
     ) -> web.StreamResponse:
+        started = timing.started
         record.status_code = upstream.status
         reader = reader_for(
             route.provider,
@@ -234,6 +258,7 @@ class Proxy:
                     break
                 if not chunk:
                     complete = True
+                    timing.upstream_done = time.perf_counter()
                     break
                 if record.time_to_first_token_ms is None:
                     record.time_to_first_token_ms = round((time.perf_counter() - started) * 1000, 3)

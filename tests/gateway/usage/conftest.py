@@ -79,6 +79,37 @@ def _anthropic_1h(response: dict[str, Any]) -> int | None:
     return (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens")
 
 
+def _gemini_usage_metadata(response: dict[str, Any]) -> dict[str, Any]:
+    """The last usageMetadata snapshot of a body, JSON-array stream or SSE stream."""
+    if "sse" in response:
+        chunks = [json.loads(e.split("data: ", 1)[1]) for e in response["sse"] if "usageMetadata" in e]
+    else:
+        body = response["body"]
+        chunks = body if isinstance(body, list) else [body]
+    metas = [c["usageMetadata"] for c in chunks if isinstance(c, dict) and "usageMetadata" in c]
+    return metas[-1] if metas else {}
+
+
+def _gemini_audio(response: dict[str, Any]) -> dict[str, int | None]:
+    """AUDIO entries of the modality details, as genai-prices' extractor (Pydantic AI's path) reads them.
+
+    A cache that lists its modalities without AUDIO, beside an audio prompt, cached no audio: 0.
+    """
+    meta = _gemini_usage_metadata(response)
+
+    def audio(key: str) -> int | None:
+        return next((d["tokenCount"] for d in meta.get(key) or [] if d.get("modality") == "AUDIO"), None)
+
+    prompt, cached = audio("promptTokensDetails"), audio("cacheTokensDetails")
+    if cached is None and prompt and meta.get("cacheTokensDetails"):
+        cached = 0
+    return {
+        "input_audio_tokens": prompt,
+        "cache_audio_read_tokens": cached,
+        "output_audio_tokens": audio("candidatesTokensDetails"),
+    }
+
+
 def expected_usage(case: Case) -> Usage:
     """The fixture's raw counts in our convention, provider by provider."""
     e = case.data["expected_usage"]
@@ -106,6 +137,7 @@ def expected_usage(case: Case) -> Usage:
         cache_read_tokens=e["cache_read_tokens"],
         cache_write_tokens=e["cache_write_tokens"],
         reasoning_tokens=e["reasoning_tokens"],
+        **_gemini_audio(case.data["response"]),
     )
 
 

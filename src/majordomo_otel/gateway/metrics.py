@@ -1,0 +1,73 @@
+"""Gateway metrics (OTel): requests, tokens, cost, upstream duration, gateway overhead.
+
+Attributes are low-cardinality on purpose (provider, model, feature, status class): user and
+session ids live on spans and rows, never on metrics, where each distinct value is a new series.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+
+from .record import RequestRecord
+
+_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+def build_meter_provider(
+    *, reader: MetricReader | None = None, environ: Mapping[str, str] | None = None
+) -> MeterProvider:
+    """OTLP metrics when an endpoint is configured (same `OTEL_*` variables as spans), else none exported."""
+    environ = os.environ if environ is None else environ
+    readers: list[MetricReader] = [reader] if reader is not None else []
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if reader is None and endpoint and environ.get("OTEL_METRICS_EXPORTER", "otlp") != "none":
+        protocol = environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or environ.get(
+            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+        )
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
+
+            readers.append(PeriodicExportingMetricReader(Grpc()))
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
+
+            readers.append(PeriodicExportingMetricReader(Http()))
+    resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})
+    return MeterProvider(resource=resource, metric_readers=readers)
+
+
+class GatewayMetrics:
+    def __init__(self, meter: Meter) -> None:
+        self._requests = meter.create_counter("majordomo.gateway.requests", unit="{request}")
+        self._tokens = meter.create_counter("majordomo.gateway.tokens", unit="{token}")
+        self._cost = meter.create_counter("majordomo.gateway.cost", unit="USD")
+        self._upstream = meter.create_histogram(
+            "majordomo.gateway.upstream.duration", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS
+        )
+        self._overhead = meter.create_histogram(
+            "majordomo.gateway.overhead", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS
+        )
+
+    def record(self, record: RequestRecord, *, upstream_seconds: float | None) -> None:
+        attrs = {
+            "gen_ai.provider.name": record.provider,
+            "gen_ai.response.model": record.model or "unknown",
+            "majordomo.feature": record.raw_metadata.get("Feature", ""),
+            "http.response.status_code": record.status_code or 0,
+        }
+        self._requests.add(1, attrs)
+        if record.input_tokens:
+            self._tokens.add(record.input_tokens, {**attrs, "gen_ai.token.type": "input"})
+        if record.output_tokens:
+            self._tokens.add(record.output_tokens, {**attrs, "gen_ai.token.type": "output"})
+        if record.total_cost is not None:
+            self._cost.add(float(record.total_cost), attrs)
+        if upstream_seconds is not None and record.response_time_ms is not None:
+            self._upstream.record(upstream_seconds, attrs)
+            self._overhead.record(max(record.response_time_ms / 1000 - upstream_seconds, 0.0), attrs)
