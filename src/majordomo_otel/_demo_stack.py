@@ -105,7 +105,7 @@ class LocalStack:
     def flush(self) -> None:
         """Every record written to SQLite and every gateway span exported."""
         self.call(self._gateway.writer.flush())
-        self._gateway.tracer_provider.force_flush()
+        self._gateway.spans.force_flush()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.flush()

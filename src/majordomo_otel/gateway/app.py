@@ -16,7 +16,6 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from .auth import Authenticator
@@ -25,7 +24,7 @@ from .metrics import GatewayMetrics, build_meter_provider
 from .pricing import Pricer
 from .proxy import Proxy
 from .settings import Settings
-from .spans import ExportStats, GatewaySpans, build_tracer_provider
+from .spans import ExportStats, GatewaySpans, build_span_pipeline
 from .store import RecordWriter, Store, default_spool_dir, open_store
 
 log = logging.getLogger("majordomo.gateway")
@@ -39,7 +38,7 @@ class Gateway:
     store: Store
     writer: RecordWriter
     keys: KeyCache
-    tracer_provider: TracerProvider
+    spans: GatewaySpans
     export_stats: ExportStats
     meter_provider: MeterProvider
     session: aiohttp.ClientSession | None = None
@@ -55,9 +54,10 @@ def create_app(
     store = open_store(settings.database_url)
     writer = RecordWriter(store, spool_dir=settings.spool_dir or default_spool_dir(settings.database_url))
     keys = KeyCache(store, ttl=settings.key_cache_ttl)
-    tracer_provider, export_stats = build_tracer_provider(exporter=span_exporter)
+    processor, resource, export_stats = build_span_pipeline(exporter=span_exporter)
+    spans = GatewaySpans(processor, resource, settings.span_usage)
     meter_provider = build_meter_provider(reader=metric_reader)
-    gateway = Gateway(settings, store, writer, keys, tracer_provider, export_stats, meter_provider)
+    gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider)
 
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
     app[GATEWAY] = gateway
@@ -67,7 +67,7 @@ def create_app(
         submit=writer.submit,
         authenticator=Authenticator(keys),
         pricer=Pricer(),
-        spans=GatewaySpans(tracer_provider, settings.span_usage),
+        spans=spans,
         metrics=GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway")),
     )
     app.router.add_get("/health", _health)
@@ -132,7 +132,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await gateway.session.close()
         await gateway.writer.close()
         await gateway.store.close()
-        gateway.tracer_provider.shutdown()
+        gateway.spans.shutdown()
         gateway.meter_provider.shutdown()
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import aiohttp
 from aiohttp import web
-from opentelemetry.trace import Span
 
 from ..tags import Tags
 from .auth import Authenticator
@@ -35,30 +33,13 @@ from .pricing import Pricer
 from .record import RequestRecord, new_request_id
 from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
 from .settings import Settings
-from .spans import GatewaySpans, operation_name, provider_name
+from .spans import GatewaySpans, SpanPlan
 from .usage import UsageReader, UsageStatus, reader_for
 
 log = logging.getLogger("majordomo.gateway")
 
 CLIENT_CLOSED_REQUEST: Final = 499  # nginx's convention: the client went away before the response ended
 _JSON: Final = {"Content-Type": "application/json"}
-
-
-class _Timing:
-    """perf_counter marks of one request: its start and the upstream call's span."""
-
-    __slots__ = ("started", "upstream_done", "upstream_start")
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.upstream_start: float | None = None
-        self.upstream_done: float | None = None
-
-    @property
-    def upstream_seconds(self) -> float | None:
-        if self.upstream_start is None:
-            return None
-        return (self.upstream_done or time.perf_counter()) - self.upstream_start
 
 
 class Proxy:
@@ -81,6 +62,7 @@ class Proxy:
         self._spans = spans
         self._metrics = metrics
         self._upstreams = {p: settings.upstream(p) for p in ("openai", "anthropic", "gemini", "gemini-openai")}
+        self._hosts = {p: _host(url) for p, url in self._upstreams.items()}
 
     # ---------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -105,8 +87,7 @@ class Proxy:
                 return _reply(route.provider, 401, outcome.reason)
             key_id = outcome.key_id
 
-        timing = _Timing()
-        started = timing.started
+        plan = self._spans.begin(headers)
         record = RequestRecord(
             id=new_request_id(),
             provider=route.provider,
@@ -118,49 +99,31 @@ class Proxy:
             streamed=route.path_streams,
             request_model=route.path_model,
             model=route.path_model,
+            trace_id=plan.trace_id_hex,
+            span_id=format(plan.span_id, "016x"),
+            parent_span_id=format(plan.parent.span_id, "016x") if plan.parent is not None else None,
         )
         tags, problems = Tags.from_headers(headers.items())
         record.raw_metadata = tags.raw_metadata()
+        plan.server_attributes = tags.span_attributes()
         for problem in problems:
             record.add_error(problem)
         if (credential := provider_key(headers, request.query)) is not None:
             record.provider_api_key_hash = hash_provider_key(credential)
 
-        parent = self._spans.extract(headers)
-        server_span = self._spans.start_server(
-            f"gateway {operation_name(route.operation)}",
-            parent,
-            {
-                "gen_ai.operation.name": operation_name(route.operation),
-                "gen_ai.provider.name": provider_name(route.provider),
-                "http.request.method": request.method,
-                "url.path": request.path,
-                "majordomo.provider": route.provider,
-                **tags.span_attributes(),
-            },
-        )
-        ctx = server_span.get_span_context()
-        record.trace_id = format(ctx.trace_id, "032x")
-        record.span_id = format(ctx.span_id, "016x")
-        if parent is not None:
-            parent_ctx = server_span.parent  # type: ignore[attr-defined]
-            record.parent_span_id = format(parent_ctx.span_id, "016x") if parent_ctx else None
-
         try:
-            return await self._forward(request, route, record, server_span, timing)
+            return await self._forward(request, route, record, plan)
         finally:
+            record.response_time_ms = plan.elapsed_ms()
             if record.responded_at is None:
-                record.responded_at = record.requested_at + timedelta(seconds=time.perf_counter() - started)
-            record.response_time_ms = round((time.perf_counter() - started) * 1000, 3)
-            if record.model is not None:
-                server_span.set_attribute("gen_ai.request.model", record.request_model or record.model)
-            self._spans.finish(server_span, record, had_parent=parent is not None)
+                record.responded_at = record.requested_at + timedelta(milliseconds=record.response_time_ms)
+            self._spans.finish(plan, record)
             self._submit(record)
-            self._metrics.record(record, upstream_seconds=timing.upstream_seconds)
+            self._metrics.record(record, upstream_seconds=plan.upstream_seconds)
 
     # ---------------------------------------------------------------------------------------------
     async def _forward(
-        self, request: web.Request, route: Route, record: RequestRecord, server_span: Span, timing: _Timing
+        self, request: web.Request, route: Route, record: RequestRecord, plan: SpanPlan
     ) -> web.StreamResponse:
         ids = {REQUEST_ID_HEADER: record.id, TRACE_ID_HEADER: record.trace_id or ""}
         try:
@@ -171,22 +134,23 @@ class Proxy:
             return _reply(route.provider, 413, record.error_message or "", ids)
 
         self._read_request(body, route, record)
-        if record.model is not None:
-            server_span.set_attribute("gen_ai.request.model", record.model)
 
         url = self._upstreams[route.provider] + route.upstream_path
         if request.query_string:
             url = f"{url}?{request.query_string}"
         out_headers = upstream_headers(headers_items(request), request.headers.get("Connection"))
-        upstream_span = self._spans.start_upstream(
-            server_span,
-            f"{request.method} {route.upstream_path}",
-            {"http.request.method": request.method, "server.address": _host(self._upstreams[route.provider])},
-        )
-        self._spans.inject(upstream_span, out_headers)
+        out_headers["traceparent"] = plan.upstream_traceparent()
+        if plan.tracestate:
+            out_headers["tracestate"] = plan.tracestate
+        plan.upstream_name = f"{request.method} {route.upstream_path}"
+        plan.upstream_attributes = {
+            "http.request.method": request.method,
+            "server.address": self._hosts[route.provider],
+            "url.path": route.upstream_path,
+        }
         upstream: aiohttp.ClientResponse | None = None
         try:
-            timing.upstream_start = time.perf_counter()
+            plan.upstream_start_ns = plan.now_ns()
             try:
                 upstream = await self._session().request(
                     request.method,
@@ -200,12 +164,13 @@ class Proxy:
                 return self._upstream_failed(record, route, 504, "upstream timed out", ids)
             except aiohttp.ClientError as exc:
                 return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
-            upstream_span.set_attribute("http.response.status_code", upstream.status)
-            return await self._relay(request, upstream, route, record, ids, timing)
+            plan.upstream_attributes["http.response.status_code"] = upstream.status
+            return await self._relay(request, upstream, route, record, ids, plan)
         finally:
             if upstream is not None:
                 upstream.release()
-            upstream_span.end()
+            if not plan.upstream_end_ns:
+                plan.upstream_end_ns = plan.now_ns()
 
     def _read_request(self, body: bytes, route: Route, record: RequestRecord) -> None:
         """Model and stream flag from the body; a non-JSON body is forwarded and noted, never refused."""
@@ -229,9 +194,8 @@ class Proxy:
         route: Route,
         record: RequestRecord,
         ids: dict[str, str],
-        timing: _Timing,
+        plan: SpanPlan,
     ) -> web.StreamResponse:
-        started = timing.started
         record.status_code = upstream.status
         reader = reader_for(
             route.provider,
@@ -258,10 +222,10 @@ class Proxy:
                     break
                 if not chunk:
                     complete = True
-                    timing.upstream_done = time.perf_counter()
+                    plan.upstream_end_ns = plan.now_ns()
                     break
                 if record.time_to_first_token_ms is None:
-                    record.time_to_first_token_ms = round((time.perf_counter() - started) * 1000, 3)
+                    record.time_to_first_token_ms = plan.elapsed_ms()
                 reader.feed(chunk)
                 await response.write(chunk)
             if complete:
@@ -277,7 +241,7 @@ class Proxy:
             raise
         finally:
             self._account(reader, record, complete=complete)
-            record.responded_at = record.requested_at + timedelta(seconds=time.perf_counter() - started)
+            record.responded_at = record.requested_at + timedelta(milliseconds=plan.elapsed_ms())
         return response
 
     @staticmethod

@@ -8,17 +8,19 @@ rendered from the same `RequestRecord` as the SQL row, so they cannot disagree.
 from __future__ import annotations
 
 import os
+import random
+import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from .record import RequestRecord
 from .settings import SpanUsagePolicy
@@ -39,21 +41,6 @@ _PROVIDER_NAMES: Final = {
     "gemini": "gcp.gemini",
     "gemini-openai": "gcp.gemini",
 }
-_TRACECONTEXT: Final = TraceContextTextMapPropagator()
-
-
-class _HeaderGetter:
-    """Getter over aiohttp's case-insensitive headers."""
-
-    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key)
-        return [value] if value is not None else None
-
-    def keys(self, carrier: Mapping[str, str]) -> list[str]:
-        return list(carrier.keys())
-
-
-_GETTER: Final = _HeaderGetter()
 
 
 class ExportStats:
@@ -139,66 +126,193 @@ def _exporter_from_env(environ: Mapping[str, str]) -> SpanExporter | None:
     return HttpExporter()
 
 
-def build_tracer_provider(
+def build_span_pipeline(
     *, exporter: SpanExporter | None = None, environ: Mapping[str, str] | None = None
-) -> tuple[TracerProvider, ExportStats]:
-    """The gateway's own provider (never the global one): `service.name` majordomo-gateway by default.
+) -> tuple[SpanProcessor | None, Resource, ExportStats]:
+    """The gateway's own export pipeline (never the global provider): `service.name` majordomo-gateway.
 
     Export goes through a `BatchSpanProcessor` (its own thread, bounded queue), so a slow or dead
-    collector can drop spans but never delays a proxied request.
+    collector can drop spans, counted in `ExportStats`, but never delays a proxied request.
+    No exporter configured: no processor, and no span is built at all.
     """
     environ = os.environ if environ is None else environ
-    attributes = {"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"}
-    provider = TracerProvider(resource=Resource.create(attributes))
+    resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})
     stats = ExportStats()
     exporter = exporter if exporter is not None else _exporter_from_env(environ)
-    if exporter is not None:
-        batch = BatchSpanProcessor(_CountingExporter(exporter, stats))
-        provider.add_span_processor(_CountingProcessor(batch, stats))
-    return provider, stats
+    if exporter is None:
+        return None, resource, stats
+    processor = _CountingProcessor(BatchSpanProcessor(_CountingExporter(exporter, stats)), stats)
+    return processor, resource, stats
+
+
+class SpanPlan:
+    """The ids and clock readings of one request's two spans, fixed when the request arrives.
+
+    Ids are known up front (the response headers and the upstream `traceparent` need them); the
+    spans themselves are rendered once, at the end, from the finished record.
+    """
+
+    __slots__ = (
+        "end_ns",
+        "parent",
+        "perf0",
+        "sampled",
+        "server_attributes",
+        "span_id",
+        "start_ns",
+        "trace_id",
+        "tracestate",
+        "upstream_attributes",
+        "upstream_end_ns",
+        "upstream_name",
+        "upstream_span_id",
+        "upstream_start_ns",
+    )
+
+    def __init__(self, parent: SpanContext | None, tracestate: str | None) -> None:
+        self.parent = parent
+        self.tracestate = tracestate
+        self.trace_id = parent.trace_id if parent is not None else _random_trace_id()
+        self.span_id = _random_span_id()
+        self.upstream_span_id = _random_span_id()
+        self.sampled = parent.trace_flags.sampled if parent is not None else True
+        self.start_ns = time.time_ns()
+        self.perf0 = time.perf_counter_ns()
+        self.end_ns = 0
+        self.upstream_start_ns = 0
+        self.upstream_end_ns = 0
+        self.upstream_name = ""
+        self.server_attributes: dict[str, Any] = {}
+        self.upstream_attributes: dict[str, Any] = {}
+
+    def now_ns(self) -> int:
+        """Wall-clock nanoseconds, advanced by the monotonic clock (durations never go negative)."""
+        return self.start_ns + time.perf_counter_ns() - self.perf0
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter_ns() - self.perf0) / 1e6, 3)
+
+    @property
+    def upstream_seconds(self) -> float | None:
+        if not self.upstream_start_ns:
+            return None
+        return ((self.upstream_end_ns or self.now_ns()) - self.upstream_start_ns) / 1e9
+
+    @property
+    def trace_id_hex(self) -> str:
+        return format(self.trace_id, "032x")
+
+    def upstream_traceparent(self) -> str:
+        """`traceparent` for the upstream call: its parent is our CLIENT span."""
+        return f"00-{self.trace_id:032x}-{self.upstream_span_id:016x}-{'01' if self.sampled else '00'}"
+
+
+def _random_trace_id() -> int:
+    return random.getrandbits(128) or 1
+
+
+def _random_span_id() -> int:
+    return random.getrandbits(64) or 1
+
+
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+
+
+def parse_traceparent(value: str | None) -> SpanContext | None:
+    """W3C trace context: the caller's span, or None when absent or invalid (the span is then a root)."""
+    if not value:
+        return None
+    match = _TRACEPARENT.match(value.strip())
+    if match is None:
+        return None
+    version, trace_hex, span_hex, flags = match.group(1, 2, 3, 4)
+    if version == "ff" or (version == "00" and match.group(5)):
+        return None
+    trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(flags, 16) & 0x01))
 
 
 class GatewaySpans:
-    """Starts and ends the per-request spans and renders a record onto them."""
+    """Renders each finished `RequestRecord` as a SERVER span and its upstream CLIENT child.
 
-    def __init__(self, provider: TracerProvider, policy: SpanUsagePolicy) -> None:
-        self._tracer = provider.get_tracer("majordomo_otel.gateway")
+    The request is over when its spans are made, so they are built as finished `ReadableSpan`s and
+    handed straight to the export pipeline: no live span objects, no per-attribute validation on
+    the hot path, and nothing at all when export is off (ids are still made, for the record).
+    """
+
+    def __init__(self, processor: SpanProcessor | None, resource: Resource, policy: SpanUsagePolicy) -> None:
+        self._processor = processor
+        self._resource = resource
         self._policy = policy
+        self._scope = InstrumentationScope("majordomo_otel.gateway", _version())
 
-    @staticmethod
-    def extract(headers: Mapping[str, str]) -> Context | None:
-        """The caller's trace context, or None when it sent none (the gateway span is then a root)."""
-        if "traceparent" not in headers:
-            return None
-        ctx = _TRACECONTEXT.extract(headers, getter=_GETTER)  # type: ignore[arg-type]
-        return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
+    @property
+    def exporting(self) -> bool:
+        return self._processor is not None
 
-    def start_server(self, name: str, parent: Context | None, attributes: dict[str, Any]) -> trace.Span:
-        # An explicit empty Context makes a root span even if some ambient context is active.
-        return self._tracer.start_span(name, context=parent or Context(), kind=SpanKind.SERVER, attributes=attributes)
+    def begin(self, headers: Mapping[str, str]) -> SpanPlan:
+        return SpanPlan(parse_traceparent(headers.get("traceparent")), headers.get("tracestate"))
 
-    def start_upstream(self, server: trace.Span, name: str, attributes: dict[str, Any]) -> trace.Span:
-        ctx = trace.set_span_in_context(server)
-        return self._tracer.start_span(name, context=ctx, kind=SpanKind.CLIENT, attributes=attributes)
+    def finish(self, plan: SpanPlan, record: RequestRecord) -> None:
+        plan.end_ns = plan.now_ns()
+        if self._processor is None or not plan.sampled:
+            return
+        state = TraceState.from_header([plan.tracestate]) if plan.tracestate else None
+        flags = TraceFlags(TraceFlags.SAMPLED)
+        server_ctx = SpanContext(plan.trace_id, plan.span_id, False, flags, state)
+        server = ReadableSpan(
+            name=f"gateway {operation_name(record.operation)}",
+            context=server_ctx,
+            parent=plan.parent,
+            resource=self._resource,
+            attributes=self.server_attributes(plan, record),
+            kind=SpanKind.SERVER,
+            status=_status(record),
+            start_time=plan.start_ns,
+            end_time=plan.end_ns,
+            instrumentation_scope=self._scope,
+        )
+        if plan.upstream_start_ns:
+            upstream = ReadableSpan(
+                name=plan.upstream_name,
+                context=SpanContext(plan.trace_id, plan.upstream_span_id, False, flags, state),
+                parent=server_ctx,
+                resource=self._resource,
+                attributes=plan.upstream_attributes,
+                kind=SpanKind.CLIENT,
+                status=Status(StatusCode.ERROR) if record.status_code in (502, 504) else Status(StatusCode.UNSET),
+                start_time=plan.upstream_start_ns,
+                end_time=plan.upstream_end_ns or plan.end_ns,
+                instrumentation_scope=self._scope,
+            )
+            self._processor.on_end(upstream)
+        self._processor.on_end(server)
 
-    @staticmethod
-    def inject(span: trace.Span, carrier: dict[str, str] | Any) -> None:
-        _TRACECONTEXT.inject(carrier, context=trace.set_span_in_context(span))
-
-    def finish(self, span: trace.Span, record: RequestRecord, *, had_parent: bool) -> None:
-        """Render the record onto the SERVER span and end it."""
+    def server_attributes(self, plan: SpanPlan, record: RequestRecord) -> dict[str, Any]:
         attrs: dict[str, Any] = {
+            "gen_ai.operation.name": operation_name(record.operation),
+            "gen_ai.provider.name": provider_name(record.provider),
+            "http.request.method": record.request_method,
+            "url.path": record.request_path,
+            "majordomo.provider": record.provider,
+            **plan.server_attributes,
             "majordomo.request_id": record.id,
             "majordomo.streamed": record.streamed,
             "majordomo.usage.status": record.usage_status,
             "majordomo.cost.status": record.pricing_status,
         }
+        if record.request_model:
+            attrs["gen_ai.request.model"] = record.request_model
         if record.model:
             attrs["gen_ai.response.model"] = record.model
         if record.status_code is not None:
             attrs["http.response.status_code"] = record.status_code
         if record.time_to_first_token_ms is not None:
             attrs["majordomo.time_to_first_byte_ms"] = record.time_to_first_token_ms
+        if record.error_message:
+            attrs["majordomo.error"] = record.error_message
         usage = {
             "input_tokens": record.input_tokens,
             "output_tokens": record.output_tokens,
@@ -213,7 +327,7 @@ class GatewaySpans:
             attrs["majordomo.cost.input"] = float(record.input_cost or 0)
             attrs["majordomo.cost.output"] = float(record.output_cost or 0)
             attrs["majordomo.cost.total"] = float(record.total_cost)
-        if self._policy is SpanUsagePolicy.ALWAYS or (self._policy is SpanUsagePolicy.AUTO and not had_parent):
+        if self._policy is SpanUsagePolicy.ALWAYS or (self._policy is SpanUsagePolicy.AUTO and plan.parent is None):
             # Standard attributes only where nobody else reports them: no double counting.
             if record.input_tokens is not None:
                 attrs["gen_ai.usage.input_tokens"] = record.input_tokens
@@ -225,12 +339,31 @@ class GatewaySpans:
                 attrs["gen_ai.usage.cache_creation.input_tokens"] = record.cache_creation_tokens
             if record.total_cost is not None:
                 attrs["operation.cost"] = float(record.total_cost)
-        span.set_attributes(attrs)
-        if record.status_code is not None and record.status_code >= 500:
-            span.set_status(Status(StatusCode.ERROR, record.error_message or f"HTTP {record.status_code}"))
-        elif record.error_message and record.status_code in (None, 499):
-            span.set_status(Status(StatusCode.ERROR, record.error_message))
-        span.end()
+        return attrs
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._processor.force_flush(timeout_millis) if self._processor is not None else True
+
+    def shutdown(self) -> None:
+        if self._processor is not None:
+            self._processor.shutdown()
+
+
+def _status(record: RequestRecord) -> Status:
+    if record.status_code is not None and record.status_code >= 500:
+        return Status(StatusCode.ERROR, record.error_message or f"HTTP {record.status_code}")
+    if record.status_code == 499:
+        return Status(StatusCode.ERROR, record.error_message or "client disconnected")
+    return Status(StatusCode.UNSET)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("majordomo-otel")
+    except Exception:  # pragma: no cover - running from a source tree without metadata
+        return "0"
 
 
 def operation_name(operation: str) -> str:
