@@ -20,7 +20,7 @@ def _label(span: ReadableSpan) -> str:
     attrs = span.attributes or {}
     service = str(span.resource.attributes.get("service.name", ""))
     parts = [span.name]
-    if service == "majordomo-gateway" or str(attrs.get("majordomo.request_id", "")):
+    if service == "majordomo-gateway":
         kind = (
             "SERVER" if span.kind is SpanKind.SERVER else "CLIENT" if span.kind is SpanKind.CLIENT else span.kind.name
         )
@@ -29,6 +29,8 @@ def _label(span: ReadableSpan) -> str:
             parts.append(str(attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model") or ""))
             parts.append(f"cost {_cost(attrs.get('majordomo.cost.total')) or 'unpriced'}")
     else:
+        if span.kind is SpanKind.CLIENT and (request_id := attrs.get("majordomo.request_id")):
+            parts.append(f"[app HTTP client, request {str(request_id)[:8]}…]")
         if (step := attrs.get("majordomo.step")) and span.name.startswith("invoke_agent"):
             parts.append(f"step={step}")
         if "operation.cost" in attrs:
