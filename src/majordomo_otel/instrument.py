@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import _settings
+from ._client_span import response_hooks
 from ._span_processor import MajordomoSpanProcessor
 from .propagator import (
     GatewayBaggagePropagator,
@@ -155,7 +156,8 @@ def _instrument_httpx(state: _Installed) -> None:
     for instrumentor_cls in (HTTPXClientInstrumentor, HTTPX2ClientInstrumentor):
         instrumentor = instrumentor_cls()
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=state.provider)
+            # The gateway's request id (and cost, if sent) on the HTTP client span; see `_client_span`.
+            instrumentor.instrument(tracer_provider=state.provider, **response_hooks())
             state.instrumentors.append(instrumentor)
 
 
