@@ -217,3 +217,48 @@ async def _serve(settings: Settings) -> web.AppRunner:
 def _url_of(runner: web.AppRunner) -> str:
     host, port = runner.addresses[0][:2]
     return f"http://{host}:{port}"
+
+
+async def test_schema_is_created_once_a_database_that_was_down_at_start_returns(
+    sim: SimServer, tmp_path: Path, http: aiohttp.ClientSession, tcp_proxy: Any, pg_url: str
+) -> None:
+    await tcp_proxy.cut()  # an empty schema, unreachable at start: migrate must be retried later
+    settings = sim_settings(sim, through(tcp_proxy.port, pg_url), tmp_path / "spool", auth=False)
+    runner = await _serve(settings)
+    try:
+        async with http.post(_url_of(runner) + "/v1/chat/completions", json=CHAT_BODY) as resp:
+            assert resp.status == 200
+            request_id = resp.headers["X-Majordomo-Request-Id"]
+        await tcp_proxy.restore()
+        assert await runner.app[GATEWAY].writer.flush(timeout=20) is True
+        assert await stored_ids(pg_url) == [request_id]
+    finally:
+        await runner.cleanup()
+
+
+async def test_known_keys_keep_working_and_unknown_keys_get_503_while_the_database_is_down(
+    sim: SimServer, tmp_path: Path, http: aiohttp.ClientSession, tcp_proxy: Any, pg_url: str
+) -> None:
+    settings = sim_settings(sim, through(tcp_proxy.port, pg_url), tmp_path / "spool")
+    gw = await start_gateway(settings, sim=sim)
+    try:
+        async with http.post(gw.url + "/v1/messages", json=CHAT_BODY, headers=gw.headers()) as resp:
+            assert resp.status == 200  # the key is now cached
+        await tcp_proxy.cut()
+        async with http.post(gw.url + "/v1/messages", json=CHAT_BODY, headers=gw.headers()) as resp:
+            assert resp.status == 200
+        unknown = {"X-Majordomo-Key": "mdm_sk_never-seen-before-0000000000000000000"}
+        async with http.post(gw.url + "/v1/messages", json=CHAT_BODY, headers=unknown) as resp:
+            assert (resp.status, await resp.json()) == (
+                503,
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "overloaded_error",
+                        "message": "majordomo gateway: key store unavailable; retry shortly",
+                    },
+                },
+            )
+        await tcp_proxy.restore()
+    finally:
+        await gw.runner.cleanup()

@@ -6,6 +6,7 @@ decide most of a proxy's overhead: see bench/ for the measurements behind the ch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     gateway = app[GATEWAY]
     settings = gateway.settings
     await gateway.store.open()
-    await gateway.store.migrate()  # schema created on start, as by `majordomo migrate`
+    migrating = await _migrate_or_retry_later(gateway)
     await gateway.writer.start()
     gateway.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300),
@@ -129,11 +130,37 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if migrating is not None:
+            migrating.cancel()
         await gateway.session.close()
         await gateway.writer.close()
         await gateway.store.close()
         gateway.spans.shutdown()
         gateway.meter_provider.shutdown()
+
+
+async def _migrate_or_retry_later(gateway: Gateway) -> asyncio.Task[None] | None:
+    """Create the schema on start, as `majordomo migrate` does; a database that is down must not
+    stop the gateway from serving (records wait in the spool), so retry in the background."""
+    try:
+        await gateway.store.migrate()
+        return None
+    except Exception as exc:
+        log.warning("database unavailable at start (%s); serving anyway, records spool until it returns", exc)
+
+    async def retry() -> None:
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await gateway.store.migrate()
+            except Exception:
+                delay = min(delay * 2, 30.0)
+                continue
+            log.info("database reachable again: schema ready")
+            return
+
+    return asyncio.get_running_loop().create_task(retry(), name="majordomo-migrate-retry")
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .keys import KeyCache, hash_key
+from .keys import KeyCache, KeyStoreUnavailable, hash_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,10 +16,13 @@ class AuthOutcome:
     ok: bool
     key_id: str | None = None
     reason: str = ""
+    status: int = 401
 
 
 _MISSING = AuthOutcome(False, reason="missing X-Majordomo-Key header (create a key with `majordomo keys create`)")
 _INVALID = AuthOutcome(False, reason="invalid or revoked X-Majordomo-Key")
+# Fail closed: a key never seen before cannot be checked while the database is down.
+_UNAVAILABLE = AuthOutcome(False, reason="key store unavailable; retry shortly", status=503)
 
 
 class Authenticator:
@@ -31,7 +34,10 @@ class Authenticator:
             return _MISSING
         if not key.startswith("mdm_sk_"):
             return _INVALID
-        info = await self._cache.lookup(hash_key(key))
+        try:
+            info = await self._cache.lookup(hash_key(key))
+        except KeyStoreUnavailable:
+            return _UNAVAILABLE
         if info is None:
             return _INVALID
         return AuthOutcome(True, key_id=info.id)

@@ -84,7 +84,7 @@ class Proxy:
         if self._settings.auth:
             outcome = await self._auth.check(headers.get("X-Majordomo-Key"))
             if not outcome.ok:
-                return _reply(route.provider, 401, outcome.reason)
+                return _reply(route.provider, outcome.status, outcome.reason)
             key_id = outcome.key_id
 
         plan = self._spans.begin(headers)
