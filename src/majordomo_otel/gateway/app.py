@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from .auth import Authenticator
 from .keys import KeyCache
-from .metrics import GatewayMetrics, build_meter_provider
+from .metrics import GatewayMetrics, NoMetrics, build_meter_provider
 from .pricing import Pricer
 from .proxy import Proxy
 from .settings import Settings
@@ -41,7 +41,7 @@ class Gateway:
     keys: KeyCache
     spans: GatewaySpans
     export_stats: ExportStats
-    meter_provider: MeterProvider
+    meter_provider: MeterProvider | None
     session: aiohttp.ClientSession | None = None
 
 
@@ -69,7 +69,11 @@ def create_app(
         authenticator=Authenticator(keys),
         pricer=Pricer(),
         spans=spans,
-        metrics=GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway")),
+        metrics=(
+            GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway"))
+            if meter_provider is not None
+            else NoMetrics()
+        ),
     )
     app.router.add_get("/health", _health)
     app.router.add_get("/readyz", _readyz)
@@ -136,7 +140,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await gateway.writer.close()
         await gateway.store.close()
         gateway.spans.shutdown()
-        gateway.meter_provider.shutdown()
+        if gateway.meter_provider is not None:
+            gateway.meter_provider.shutdown()
 
 
 async def _migrate_or_retry_later(gateway: Gateway) -> asyncio.Task[None] | None:

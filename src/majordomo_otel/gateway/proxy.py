@@ -28,7 +28,7 @@ from .headers import (
     upstream_headers,
 )
 from .keys import hash_provider_key
-from .metrics import GatewayMetrics
+from .metrics import GatewayMetrics, NoMetrics
 from .pricing import Pricer
 from .record import RequestRecord, new_request_id
 from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
@@ -52,7 +52,7 @@ class Proxy:
         authenticator: Authenticator,
         pricer: Pricer,
         spans: GatewaySpans,
-        metrics: GatewayMetrics,
+        metrics: GatewayMetrics | NoMetrics,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -105,7 +105,8 @@ class Proxy:
         )
         tags, problems = Tags.from_headers(headers.items())
         record.raw_metadata = tags.raw_metadata()
-        plan.server_attributes = tags.span_attributes()
+        if self._spans.exporting:
+            plan.server_attributes = tags.span_attributes()
         for problem in problems:
             record.add_error(problem)
         if (credential := provider_key(headers, request.query)) is not None:
@@ -138,7 +139,7 @@ class Proxy:
         url = self._upstreams[route.provider] + route.upstream_path
         if request.query_string:
             url = f"{url}?{request.query_string}"
-        out_headers = upstream_headers(headers_items(request), request.headers.get("Connection"))
+        out_headers = upstream_headers(request.headers.items(), request.headers.get("Connection"))
         out_headers["traceparent"] = plan.upstream_traceparent()
         if plan.tracestate:
             out_headers["tracestate"] = plan.tracestate
@@ -284,10 +285,6 @@ class Proxy:
 
 
 _SKIP_AUTO: Final = frozenset({"Accept-Encoding", "User-Agent", "Accept", "Content-Type"})
-
-
-def headers_items(request: web.Request) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
 
 
 def _host(base_url: str) -> str:

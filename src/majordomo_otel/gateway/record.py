@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
+import random
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 
 def new_request_id() -> str:
-    """Time-ordered id (UUIDv7 layout) so the primary key index stays append-mostly."""
-    ms = int(datetime.now(UTC).timestamp() * 1000)
-    rand = uuid.uuid4().int & ((1 << 74) - 1)
+    """Time-ordered UUIDv7 so the primary key index stays append-mostly.
+
+    Request ids are identifiers, not secrets, so `random` (no syscall) is enough.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = random.getrandbits(74)
     value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(slots=True)
