@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
+from aiohttp import web
 from dirty_equals import IsPositiveFloat, IsStr
 from gateway_harness import Harness, sim_settings, start_gateway
 
@@ -266,3 +267,59 @@ async def test_health_and_readyz(gw: Harness, http: aiohttp.ClientSession) -> No
     assert body["status"] == "ok"
     assert body["store"]["ok"] is True
     assert body["writer"]["spool_depth"] == 0
+
+
+async def test_counts_genai_prices_refuses_are_flagged_unpriceable_not_zero(
+    tmp_path, http: aiohttp.ClientSession
+) -> None:
+    """A provider reporting more cached than input tokens: recorded as reported, never priced at $0."""
+    inconsistent = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": 2,
+            "total_tokens": 12,
+            "prompt_tokens_details": {"cached_tokens": 50},
+        },
+    }
+
+    async def reply(request: web.Request) -> web.Response:
+        return web.json_response(inconsistent)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", reply)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    async with SimServer() as sim:
+        upstream = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        settings = sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool", openai_base_url=upstream)
+        gw = await start_gateway(settings, sim=sim)
+        try:
+            async with http.post(gw.url + CHAT, json=CHAT_BODY, headers=gw.headers()) as resp:
+                assert resp.status == 200
+            [record] = await gw.records(expected=1)
+        finally:
+            await gw.runner.cleanup()
+            await runner.cleanup()
+    assert (record.usage_status, record.pricing_status, record.total_cost) == ("reported", "unpriceable", None)
+    assert (record.input_tokens, record.cached_tokens) == (10, 50)
+    assert record.error_message == "genai-prices refused these token counts (e.g. more cached than input tokens)"
+
+
+async def test_unknown_model_is_flagged_and_never_priced_at_zero(gw: Harness, http: aiohttp.ClientSession) -> None:
+    body = {**CHAT_BODY, "model": "my-finetune-that-nobody-prices"}
+    async with http.post(gw.url + CHAT, json=body, headers=gw.headers()) as resp:
+        assert resp.status == 200
+    [record] = await gw.records(expected=1)
+    assert (record.model, record.usage_status, record.pricing_status, record.total_cost) == (
+        "my-finetune-that-nobody-prices",
+        "reported",
+        "unknown_model",
+        None,
+    )
+    assert record.input_tokens > 0

@@ -270,7 +270,11 @@ class Proxy:
             return
         price = self._pricer.price(record.provider, record.model, usage)
         if price is None:
-            record.pricing_status = "unknown_model"
+            if self._pricer.known(record.provider, record.model):
+                record.pricing_status = "unpriceable"
+                record.add_error("genai-prices refused these token counts (e.g. more cached than input tokens)")
+            else:
+                record.pricing_status = "unknown_model"
             return
         record.input_cost, record.output_cost, record.total_cost = price.input_cost, price.output_cost, price.total_cost
         record.pricing_status = "priced"

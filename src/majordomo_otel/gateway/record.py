@@ -48,7 +48,7 @@ class RequestRecord:
     input_cost: Decimal | None = None
     output_cost: Decimal | None = None
     total_cost: Decimal | None = None
-    #: priced | unknown_model | no_usage
+    #: priced | unknown_model | no_usage | unpriceable (counts genai-prices refuses)
     pricing_status: str = "no_usage"
     error_message: str | None = None
     raw_metadata: dict[str, str] = field(default_factory=dict)

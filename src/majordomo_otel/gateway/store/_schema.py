@@ -109,7 +109,8 @@ LLM_REQUEST_COLUMNS: tuple[Column, ...] = (
         "pricing_status",
         "TEXT NOT NULL",
         "TEXT NOT NULL",
-        "priced | unknown_model (cost NULL: the model is not in genai-prices) | no_usage (cost NULL).",
+        "priced | unknown_model (cost NULL: the model is not in genai-prices) | no_usage (cost NULL) "
+        "| unpriceable (cost NULL: genai-prices refused the reported counts; see error_message).",
     ),
     Column("error_message", "TEXT", "TEXT", "Upstream or gateway error, if any."),
     Column(
