@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-from majordomo_otel._demo_stack import LocalStack, local_stack
+from majordomo_otel.demo._stack import LocalStack, local_stack
 
 from ._otlp_receiver import OtlpReceiver, ReceivedSpan
 

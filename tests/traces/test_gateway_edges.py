@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-from majordomo_otel._demo_stack import LocalStack, local_stack
+from majordomo_otel.demo._stack import LocalStack, local_stack
 
 from .conftest import GATEWAY_SERVICE, Workflow
 
