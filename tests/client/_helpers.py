@@ -6,6 +6,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from pydantic_ai import Agent, RunContext
 
+from majordomo_otel.sim import RecordedRequest, SimServer
+
 EXPECTED_HEADERS = {
     "x-majordomo-feature": "research",
     "x-majordomo-step": "synthesis",
@@ -13,6 +15,8 @@ EXPECTED_HEADERS = {
     "x-majordomo-session-id": "s-1",
     "x-majordomo-key": "mdm_sk_test",
 }
+ANSWER = "sim answer to: What is it?"
+"""The sim's text once the tool result is in: it echoes the last user prompt."""
 EXPECTED_ATTRS = {
     "majordomo.feature": "research",
     "majordomo.step": "synthesis",
@@ -75,3 +79,18 @@ def majordomo_attrs(span: ReadableSpan) -> dict[str, Any]:
 def parse_traceparent(value: str) -> tuple[int, int]:
     _version, trace_id, span_id, _flags = value.split("-")
     return int(trace_id, 16), int(span_id, 16)
+
+
+def header_set(request: RecordedRequest, keep: tuple[str, ...] = ("x-majordomo-",)) -> dict[str, Any]:
+    """The headers whose lower-cased name starts with one of `keep`, as name -> value; a name sent more
+    than once maps to the list of its values, so a duplicate never compares equal to a single value."""
+    values: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        if name.lower().startswith(keep):
+            values.setdefault(name.lower(), []).append(value)
+    return {name: vs[0] if len(vs) == 1 else vs for name, vs in values.items()}
+
+
+def majordomo_headers(server: SimServer) -> list[dict[str, Any]]:
+    """Per recorded request, in order: exactly the X-Majordomo-* headers it carried."""
+    return [header_set(r) for r in server.requests]

@@ -1,6 +1,9 @@
 """One process-wide OTel set-up (a tracer provider can only be set once): an SDK provider with an
-in-memory exporter, `instrument()` pointed at a recording gateway stand-in; cleared per test.
+in-memory exporter, `instrument()` pointed at a gateway origin served by the sim; cleared per test.
 Set-ups that need a fresh global provider (Logfire, `opentelemetry-instrument`) run in subprocesses.
+
+Both servers are `SimServer.in_thread()`: tests run on per-test event loops and in thread pools, so the
+sim needs a loop of its own.
 """
 
 from __future__ import annotations
@@ -14,27 +17,27 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ._fake import FakeServer
+from majordomo_otel.sim import SimServer
 
 API_KEY = "mdm_sk_test"
 
 
 @pytest.fixture(scope="session")
-def gateway() -> Iterator[FakeServer]:
-    server = FakeServer().start()
-    yield server
-    server.stop()
+def gateway() -> Iterator[SimServer]:
+    """The configured gateway origin: `instrument()` sends X-Majordomo-* headers here and nowhere else."""
+    with SimServer.in_thread() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def other_host() -> Iterator[FakeServer]:
-    server = FakeServer().start()
-    yield server
-    server.stop()
+def other_host() -> Iterator[SimServer]:
+    """A provider that is not the gateway: it must get no Majordomo headers and no baggage."""
+    with SimServer.in_thread() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def _instrumented(gateway: FakeServer) -> Iterator[InMemorySpanExporter]:
+def _instrumented(gateway: SimServer) -> Iterator[InMemorySpanExporter]:
     import majordomo_otel
 
     os.environ["MAJORDOMO_GATEWAY_URL"] = gateway.url
@@ -51,8 +54,8 @@ def _instrumented(gateway: FakeServer) -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-def exporter(_instrumented: InMemorySpanExporter, gateway: FakeServer, other_host: FakeServer) -> InMemorySpanExporter:
+def exporter(_instrumented: InMemorySpanExporter, gateway: SimServer, other_host: SimServer) -> InMemorySpanExporter:
     _instrumented.clear()
-    gateway.requests.clear()
-    other_host.requests.clear()
+    gateway.clear()
+    other_host.clear()
     return _instrumented

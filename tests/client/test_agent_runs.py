@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 import majordomo_otel
+from majordomo_otel.sim import SimServer
 
-from ._fake import FakeServer
 from ._helpers import (
+    ANSWER,
     EXPECTED_ATTRS,
     EXPECTED_HEADERS,
     majordomo_attrs,
+    majordomo_headers,
     make_agent,
     make_model,
     parse_traceparent,
@@ -29,10 +31,10 @@ def stream(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_span_tree_of_a_run(exporter, gateway: FakeServer, provider: str, stream: bool) -> None:
+async def test_span_tree_of_a_run(exporter, gateway: SimServer, provider: str, stream: bool) -> None:
     agent = make_agent(make_model(provider, gateway.url))
     with majordomo_otel.tags(**TAGS):
-        assert await run_agent(agent, stream=stream) == "The answer is 42."
+        assert await run_agent(agent, stream=stream) == ANSWER
     chat = f"chat {MODEL_NAMES[provider]}"
     assert span_tree(exporter.get_finished_spans()) == [
         ("invoke_agent researcher", None),
@@ -45,7 +47,7 @@ async def test_span_tree_of_a_run(exporter, gateway: FakeServer, provider: str, 
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_every_span_carries_the_tags(exporter, gateway: FakeServer, provider: str, stream: bool) -> None:
+async def test_every_span_carries_the_tags(exporter, gateway: SimServer, provider: str, stream: bool) -> None:
     agent = make_agent(make_model(provider, gateway.url))
     with majordomo_otel.tags(**TAGS):
         await run_agent(agent, stream=stream)
@@ -54,16 +56,16 @@ async def test_every_span_carries_the_tags(exporter, gateway: FakeServer, provid
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_gateway_gets_exactly_the_tag_headers(exporter, gateway: FakeServer, provider: str, stream: bool) -> None:
+async def test_gateway_gets_exactly_the_tag_headers(exporter, gateway: SimServer, provider: str, stream: bool) -> None:
     agent = make_agent(make_model(provider, gateway.url))
     with majordomo_otel.tags(**TAGS):
         await run_agent(agent, stream=stream)
-    assert gateway.majordomo_headers() == [EXPECTED_HEADERS, EXPECTED_HEADERS]
+    assert majordomo_headers(gateway) == [EXPECTED_HEADERS, EXPECTED_HEADERS]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_traceparent_is_the_http_span_under_chat(
-    exporter, gateway: FakeServer, provider: str, stream: bool
+    exporter, gateway: SimServer, provider: str, stream: bool
 ) -> None:
     agent = make_agent(make_model(provider, gateway.url))
     with majordomo_otel.tags(**TAGS):
@@ -72,7 +74,7 @@ async def test_traceparent_is_the_http_span_under_chat(
     run = next(s for s in spans.values() if s.name.startswith("invoke_agent"))
     parents = []
     for request in gateway.requests:
-        trace_id, parent_id = parse_traceparent(request.headers["traceparent"])
+        trace_id, parent_id = parse_traceparent(request.header("traceparent"))
         http_span = spans[parent_id]
         chat_span = spans[http_span.parent.span_id]
         parents.append((trace_id == run.context.trace_id, http_span.name, chat_span.name.split()[0]))

@@ -8,17 +8,17 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import majordomo_otel
+from majordomo_otel.sim import SimServer
 
-from ._fake import FakeServer
 from ._helpers import make_agent, make_model
 
 _PROMPT_USER = re.compile(r"for user (u-\d+)")
 
 
-def _header_users_match_prompts(gateway: FakeServer) -> set[bool]:
+def _header_users_match_prompts(gateway: SimServer) -> set[bool]:
     """For each request: does X-Majordomo-User-Id equal the user named in its own prompt?"""
     return {
-        r.headers.get("x-majordomo-user-id") == _PROMPT_USER.search(str(r.body)).group(1)  # type: ignore[union-attr]
+        r.header_values("X-Majordomo-User-Id") == [_PROMPT_USER.search(r.body.decode()).group(1)]  # type: ignore[union-attr]
         for r in gateway.requests
     }
 
@@ -30,7 +30,7 @@ def _span_users_per_trace(exporter) -> list[int]:
     return [*sorted({len(v) for v in users.values()}), len({next(iter(v)) for v in users.values()})]
 
 
-async def test_200_concurrent_tasks(exporter, gateway: FakeServer) -> None:
+async def test_200_concurrent_tasks(exporter, gateway: SimServer) -> None:
     agent = make_agent(make_model("openai", gateway.url))
 
     async def one(i: int) -> None:
@@ -46,7 +46,7 @@ async def test_200_concurrent_tasks(exporter, gateway: FakeServer) -> None:
     ]
 
 
-def test_thread_pool(exporter, gateway: FakeServer) -> None:
+def test_thread_pool(exporter, gateway: SimServer) -> None:
     def one(i: int) -> None:
         agent = make_agent(make_model("openai", gateway.url))
         with majordomo_otel.tags(user_id=f"u-{i}"):

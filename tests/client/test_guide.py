@@ -20,20 +20,21 @@ from majordomo_otel.pydantic_ai import (
     create_model,
     get_gateway_url,
 )
+from majordomo_otel.sim import SimServer
 
-from ._fake import FakeServer
+from ._helpers import majordomo_headers
 
 KEY = {"x-majordomo-key": "mdm_sk_test"}
 
 
-def _sent(gateway: FakeServer) -> list[tuple[str, str | None, dict[str, str]]]:
+def _sent(gateway: SimServer) -> list[tuple[str, str | None, dict[str, str]]]:
     return [
-        (r.path, (r.body or {}).get("model") if isinstance(r.body, dict) else None, h)
-        for r, h in zip(gateway.requests, gateway.majordomo_headers(), strict=True)
+        (r.path, r.json.get("model") if isinstance(r.json, dict) else None, h)
+        for r, h in zip(gateway.requests, majordomo_headers(gateway), strict=True)
     ]
 
 
-async def test_quick_start(exporter, gateway: FakeServer) -> None:
+async def test_quick_start(exporter, gateway: SimServer) -> None:
     model = create_model("anthropic")
     headers = build_extra_headers(feature="my-agent", step="main")
     agent = Agent(model=model, system_prompt="You are a helpful assistant.")
@@ -47,7 +48,7 @@ async def test_quick_start(exporter, gateway: FakeServer) -> None:
     ]
 
 
-async def test_migration_from_direct_access(exporter, gateway: FakeServer) -> None:
+async def test_migration_from_direct_access(exporter, gateway: SimServer) -> None:
     model = create_model("anthropic", "claude-sonnet-4-20250514")
     agent = Agent(model=model, system_prompt="...")
     majordomo_headers = build_extra_headers(feature="my-agent")
@@ -62,18 +63,18 @@ async def test_migration_from_direct_access(exporter, gateway: FakeServer) -> No
     assert _sent(gateway) == [("/v1/messages", "claude-sonnet-4-20250514", {**KEY, "x-majordomo-feature": "my-agent"})]
 
 
-async def test_migration_from_another_proxy(exporter, gateway: FakeServer) -> None:
+async def test_migration_from_another_proxy(exporter, gateway: SimServer) -> None:
     model = create_model("anthropic", "claude-sonnet-4-20250514")
     majordomo_headers = build_extra_headers(feature="my-agent")
     my_headers = {"X-Custom-Header": "value", **majordomo_headers}
     settings = AnthropicModelSettings(max_tokens=64000, extra_headers=my_headers)
     await Agent(model=model).run("Hello!", model_settings=settings)
-    assert [(_sent(gateway)[0][2], gateway.requests[0].headers["x-custom-header"])] == [
-        ({**KEY, "x-majordomo-feature": "my-agent"}, "value")
+    assert [(_sent(gateway)[0][2], gateway.requests[0].header_values("X-Custom-Header"))] == [
+        ({**KEY, "x-majordomo-feature": "my-agent"}, ["value"])
     ]
 
 
-async def test_keeping_your_model_settings(exporter, gateway: FakeServer) -> None:
+async def test_keeping_your_model_settings(exporter, gateway: SimServer) -> None:
     model = create_model("anthropic", "claude-opus-4-5-20251101")
     agent = Agent(model=model, system_prompt="You are a research assistant.")
     settings = AnthropicModelSettings(
@@ -101,14 +102,14 @@ async def test_keeping_your_model_settings(exporter, gateway: FakeServer) -> Non
     ]
 
 
-async def test_openai_example(exporter, gateway: FakeServer) -> None:
+async def test_openai_example(exporter, gateway: SimServer) -> None:
     model = create_model("openai")
     agent = Agent(model=model, system_prompt="You are helpful.")
     await agent.run("Hello!", model_settings=OpenAIChatModelSettings(extra_headers=build_extra_headers(feature="chat")))
     assert _sent(gateway) == [("/v1/chat/completions", "gpt-4o", {**KEY, "x-majordomo-feature": "chat"})]
 
 
-async def test_gemini_example(exporter, gateway: FakeServer) -> None:
+async def test_gemini_example(exporter, gateway: SimServer) -> None:
     model = create_model("gemini")
     agent = Agent(model=model, system_prompt="You are helpful.")
     await agent.run(
@@ -123,7 +124,7 @@ async def test_gemini_example(exporter, gateway: FakeServer) -> None:
     ]
 
 
-async def test_extended_thinking(exporter, gateway: FakeServer) -> None:
+async def test_extended_thinking(exporter, gateway: SimServer) -> None:
     model = create_model("anthropic", "claude-opus-4-5-20251101")
     agent = Agent(model=model, system_prompt="Think step by step.")
     await agent.run(
@@ -138,11 +139,11 @@ async def test_extended_thinking(exporter, gateway: FakeServer) -> None:
         ),
     )
     assert [
-        (_sent(gateway)[0][2], "interleaved-thinking-2025-05-14" in gateway.requests[0].headers["anthropic-beta"])
+        (_sent(gateway)[0][2], "interleaved-thinking-2025-05-14" in gateway.requests[0].header("anthropic-beta"))
     ] == [({**KEY, "x-majordomo-feature": "reasoning"}, True)]
 
 
-async def test_multi_step_workflow(exporter, gateway: FakeServer) -> None:
+async def test_multi_step_workflow(exporter, gateway: SimServer) -> None:
     query_agent = Agent(create_model("anthropic"))
     synthesis_agent = Agent(create_model("anthropic"))
     await query_agent.run(
@@ -153,18 +154,18 @@ async def test_multi_step_workflow(exporter, gateway: FakeServer) -> None:
         "results",
         model_settings=AnthropicModelSettings(extra_headers=build_extra_headers(feature="research", step="synthesis")),
     )
-    assert gateway.majordomo_headers() == [
+    assert majordomo_headers(gateway) == [
         {**KEY, "x-majordomo-feature": "research", "x-majordomo-step": "query-gen"},
         {**KEY, "x-majordomo-feature": "research", "x-majordomo-step": "synthesis"},
     ]
 
 
-async def test_create_model_tags_from_context_without_extra_headers(exporter, gateway: FakeServer) -> None:
+async def test_create_model_tags_from_context_without_extra_headers(exporter, gateway: SimServer) -> None:
     import majordomo_otel
 
     with majordomo_otel.tags(feature="chat-bot", user_id="user-9", session_id="sess-1"):
         await Agent(create_model("openai")).run("Hello!")
-    assert gateway.majordomo_headers() == [
+    assert majordomo_headers(gateway) == [
         {**KEY, "x-majordomo-feature": "chat-bot", "x-majordomo-user-id": "user-9", "x-majordomo-session-id": "sess-1"}
     ]
 
@@ -184,14 +185,14 @@ def test_check_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
-def test_defaults_and_gateway_url(exporter, gateway: FakeServer) -> None:
+def test_defaults_and_gateway_url(exporter, gateway: SimServer) -> None:
     assert [PROVIDER_DEFAULTS, get_gateway_url()] == [
         {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-20250514", "gemini": "gemini-2.0-flash"},
         gateway.url,
     ]
 
 
-async def test_native_gemini_route(exporter, gateway: FakeServer) -> None:
+async def test_native_gemini_route(exporter, gateway: SimServer) -> None:
     from majordomo_otel.pydantic_ai import create_gemini_native_model
 
     with __import__("majordomo_otel").tags(feature="native"):
