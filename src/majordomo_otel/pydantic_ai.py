@@ -172,9 +172,13 @@ def create_anthropic_model(model_name: str = PROVIDER_DEFAULTS["anthropic"]) -> 
 def create_gemini_model(model_name: str = PROVIDER_DEFAULTS["gemini"]) -> OpenAIChatModel:
     """Gemini through its OpenAI-compatible API: `<gateway>/v1` with `X-Majordomo-Provider: gemini-openai`."""
     from pydantic_ai.models.openai import OpenAIChatModel
-    from pydantic_ai.providers.openai import OpenAIProvider
+    from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
 
-    provider = OpenAIProvider(
+    # Named as Pydantic AI names Google's API, not 'openai': Pydantic AI prices a response by its
+    # provider name, and genai-prices knows Gemini models under Google only. As plain `OpenAIProvider`
+    # the `chat` span would carry no `operation.cost`, and a trace's summed cost would miss Gemini.
+    provider = OpenAICompatibleProvider(
+        "google-gla",
         base_url=f"{get_gateway_url()}/v1",
         api_key=_provider_key("gemini"),
         http_client=_gateway_client("gemini-openai"),
