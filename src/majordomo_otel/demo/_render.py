@@ -9,7 +9,7 @@ from decimal import Decimal
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from .costs import format_cost
+from ..costs import format_cost
 
 
 def _cost(value: object) -> str:

@@ -22,10 +22,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from .gateway.app import GATEWAY, Gateway, create_app
-from .gateway.keys import create_key
-from .gateway.settings import Settings
-from .sim import SimServer
+from ..gateway.app import GATEWAY, Gateway, create_app
+from ..gateway.keys import create_key
+from ..gateway.settings import Settings
+from ..sim import SimServer
 
 __all__ = ["LocalStack", "TeeExporter", "local_stack", "otlp_exporter_from_env", "patched_environ"]
 

@@ -7,7 +7,10 @@ one run (client spans and the gateway's SERVER/CLIENT spans with their costs), a
 is. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, both sides also export their spans (Jaeger shows them).
 
 Everything runs in this process (the gateway in a thread of its own), so it works on any machine.
-`local_stack()` is the same offline set-up, for the runnable `examples/`.
+`local_stack()` is the same offline set-up, for the runnable `examples/` and the trace tests.
+
+A package so the demo's parts stay out of the client library's top level: `_stack` (stand-ins + gateway
+in a thread), `_workflow` (the tagged agents, written as an application would), `_render` (the span tree).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ._demo_stack import LocalStack, local_stack, otlp_exporter_from_env, patched_environ
+from ._stack import LocalStack, local_stack, otlp_exporter_from_env, patched_environ
 
 __all__ = ["LocalStack", "local_stack", "patched_environ", "run_demo"]
 
@@ -65,7 +68,7 @@ def _client_tracer_provider() -> tuple[object, object]:
 def _run(db_path: Path, keep: bool, out: TextIO) -> None:
     import majordomo_otel
 
-    from ._demo_workflow import RESEARCHERS, StepDone, run_all
+    from ._workflow import RESEARCHERS, StepDone, run_all
 
     started = time.perf_counter()
     say = _printer(out)
@@ -107,7 +110,7 @@ def _run(db_path: Path, keep: bool, out: TextIO) -> None:
         say(
             "(the app's spans; under each HTTP call the gateway's SERVER span, with its cost, and upstream CLIENT span)"
         )
-        from ._demo_render import span_tree
+        from ._render import span_tree
 
         spans = [*client_spans.get_finished_spans(), *stack.spans.get_finished_spans()]  # type: ignore[attr-defined]
         say(span_tree(spans, int(first.trace_id, 16)))
@@ -138,7 +141,7 @@ def _warm_imports() -> None:
 
 
 def _totals(stack: LocalStack, by: str) -> str:
-    from .costs import cost_totals, render_totals
+    from ..costs import cost_totals, render_totals
 
     rows = stack.call(cost_totals(stack.store, by=[by]))
     return render_totals(rows, [by], "table")
