@@ -37,7 +37,7 @@ MAX_KEY_LENGTH: Final = 64
 MAX_VALUE_LENGTH: Final = 256
 MAX_EXTRAS: Final = 32
 
-_KEY_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_KEY_LENGTH)
+_KEY_RE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}")
 _CONTEXT_KEY: Final = otel_context.create_key("majordomo-tags")
 
 # Named tags: attribute name -> canonical header suffix (also the `raw_metadata` key).
@@ -64,9 +64,7 @@ class TagError(ValueError):
 def _normalize_extra_key(key: str) -> str:
     """`Example-Framework`, `example_framework` and `EXAMPLE_FRAMEWORK` are one key: `example_framework`."""
     if not _KEY_RE.fullmatch(key):
-        raise TagError(
-            f"tag key {key!r} must be 1-{MAX_KEY_LENGTH} characters of A-Z, a-z, 0-9, '_' or '-'"
-        )
+        raise TagError(f"tag key {key!r} must be 1-{MAX_KEY_LENGTH} characters of A-Z, a-z, 0-9, '_' or '-'")
     normalized = key.lower().replace("-", "_")
     if normalized in _NAMED or normalized.replace("_", "-") in RESERVED_HEADERS:
         raise TagError(f"tag key {key!r} is reserved; use the named argument or another key")
@@ -143,9 +141,7 @@ class Tags:
         )
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.feature, self.step, self.user_id, self.session_id)) or bool(
-            self.extra
-        )
+        return any(v is not None for v in (self.feature, self.step, self.user_id, self.session_id)) or bool(self.extra)
 
     def items(self) -> Iterator[tuple[str, str]]:
         """(name, value) for every set tag: named ones first, then extras."""
@@ -173,15 +169,22 @@ class Tags:
 
     def raw_metadata(self) -> dict[str, str]:
         """Title-Case keys (`User-Id`, `Example-Framework`): the guide's SQL reads these verbatim."""
-        meta = {_NAMED[name]: value for name in _NAMED if (value := getattr(self, name)) is not None}
-        meta.update((_header_suffix(key), value) for key, value in self.extra.items())
+        meta: dict[str, str] = {}
+        if self.feature is not None:
+            meta["Feature"] = self.feature
+        if self.step is not None:
+            meta["Step"] = self.step
+        if self.user_id is not None:
+            meta["User-Id"] = self.user_id
+        if self.session_id is not None:
+            meta["Session-Id"] = self.session_id
+        for key, value in self.extra.items():
+            meta[_header_suffix(key)] = value
         return meta
 
     def headers(self) -> dict[str, str]:
         """`X-Majordomo-<Suffix>` headers, values percent-encoded where needed."""
-        return {
-            f"X-Majordomo-{suffix}": encode_header_value(value) for suffix, value in self.raw_metadata().items()
-        }
+        return {f"X-Majordomo-{suffix}": encode_header_value(value) for suffix, value in self.raw_metadata().items()}
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, str]]) -> tuple[Tags, list[str]]:
@@ -240,7 +243,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class tags:  # noqa: N801 - used like a function: `with tags(...)` / `@tags(...)`
+class tags:  # used like a function: `with tags(...)` / `@tags(...)`, hence lower case
     """Tag the work done inside: `with tags(feature="research", user_id=uid): ...` or `@tags(step="x")`.
 
     Nested blocks merge, the inner value winning per key. As a decorator it enters anew on every

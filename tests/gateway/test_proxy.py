@@ -323,3 +323,34 @@ async def test_unknown_model_is_flagged_and_never_priced_at_zero(gw: Harness, ht
         None,
     )
     assert record.input_tokens > 0
+
+
+async def test_upstream_cookies_are_passed_back_but_never_replayed_for_other_clients(
+    tmp_path, http: aiohttp.ClientSession
+) -> None:
+    seen_cookies: list[str | None] = []
+
+    async def reply(request: web.Request) -> web.Response:
+        seen_cookies.append(request.headers.get("Cookie"))
+        response = web.json_response({"id": "x", "object": "chat.completion", "choices": []})
+        response.set_cookie("__cf_bm", "client-a-session")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", reply)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    async with SimServer() as sim:
+        upstream = f"http://localhost:{runner.addresses[0][1]}"  # a host name: cookie jars ignore bare IPs
+        settings = sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool", openai_base_url=upstream)
+        gw = await start_gateway(settings, sim=sim)
+        try:
+            for _ in range(2):
+                async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as fresh_client:
+                    async with fresh_client.post(gw.url + CHAT, json=CHAT_BODY, headers=gw.headers()) as resp:
+                        assert resp.headers["Set-Cookie"].startswith("__cf_bm=client-a-session")
+        finally:
+            await gw.runner.cleanup()
+            await runner.cleanup()
+    assert seen_cookies == [None, None]

@@ -24,6 +24,7 @@ from .keys import KeyCache
 from .metrics import GatewayMetrics, NoMetrics, build_meter_provider
 from .pricing import Pricer
 from .proxy import Proxy
+from .routes import PLAIN_PATHS
 from .settings import Settings
 from .spans import ExportStats, GatewaySpans, build_span_pipeline
 from .store import RecordWriter, Store, default_spool_dir, open_store
@@ -77,6 +78,9 @@ def create_app(
     )
     app.router.add_get("/health", _health)
     app.router.add_get("/readyz", _readyz)
+    # Known paths as plain routes (a dict lookup in aiohttp), Gemini's templated paths and 404s last.
+    for path in PLAIN_PATHS:
+        app.router.add_route("*", path, proxy.handle)
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
     app.cleanup_ctx.append(_lifecycle)
     return app
@@ -127,7 +131,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             total=None, connect=settings.upstream_connect_timeout, sock_read=settings.upstream_timeout
         ),
         auto_decompress=False,  # bytes go back exactly as the provider sent them (gzip stays gzip)
-        skip_auto_headers=("User-Agent",),
+        # Only the client's own headers go upstream: aiohttp adds none of its defaults.
+        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        # A proxy must never keep one client's cookies and replay them for another.
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
     if not settings.auth:
         log.warning("AUTH IS OFF (--no-auth): anyone who can reach %s:%s can use it", settings.host, settings.port)

@@ -158,7 +158,6 @@ class Proxy:
                     url,
                     data=body,
                     headers=out_headers,
-                    skip_auto_headers=_SKIP_AUTO,
                     allow_redirects=False,
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -286,9 +285,6 @@ class Proxy:
         record.add_error(message)
         log.warning("request %s: %s", record.id, message)
         return _reply(route.provider, status, message, ids)
-
-
-_SKIP_AUTO: Final = frozenset({"Accept-Encoding", "User-Agent", "Accept", "Content-Type"})
 
 
 def _host(base_url: str) -> str:

@@ -43,6 +43,9 @@ _GEMINI_NATIVE: Final = re.compile(
     r"^/(?P<version>v1beta|v1|v1alpha)/(?P<model>(?:models|tunedModels)/[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
 )
 
+#: Every fixed path a route can have (the Gemini native paths are templated).
+PLAIN_PATHS: Final = (*_OPENAI_OPERATIONS, *_GEMINI_OPENAI_PATHS.values(), *_ANTHROPIC_OPERATIONS)
+
 SUPPORTED: Final = (
     "POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/completions (OpenAI; "
     "X-Majordomo-Provider: gemini-openai sends them to Gemini's OpenAI-compatible endpoint)",
