@@ -347,9 +347,11 @@ async def test_upstream_cookies_are_passed_back_but_never_replayed_for_other_cli
         gw = await start_gateway(settings, sim=sim)
         try:
             for _ in range(2):
-                async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as fresh_client:
-                    async with fresh_client.post(gw.url + CHAT, json=CHAT_BODY, headers=gw.headers()) as resp:
-                        assert resp.headers["Set-Cookie"].startswith("__cf_bm=client-a-session")
+                async with (
+                    aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as fresh_client,
+                    fresh_client.post(gw.url + CHAT, json=CHAT_BODY, headers=gw.headers()) as resp,
+                ):
+                    assert resp.headers["Set-Cookie"].startswith("__cf_bm=client-a-session")
         finally:
             await gw.runner.cleanup()
             await runner.cleanup()
