@@ -28,33 +28,37 @@ _HOP_BY_HOP: Final = frozenset(
 )
 # Not forwarded upstream: recomputed by the HTTP client (host, content-length), our own
 # (x-majordomo-*), or trace context we replace with the upstream span's (traceparent, tracestate).
-_NOT_UPSTREAM: Final = _HOP_BY_HOP | {"host", "content-length", "baggage", "traceparent", "tracestate", "expect"}
-_NOT_DOWNSTREAM: Final = _HOP_BY_HOP
+_NOT_UPSTREAM: Final = _HOP_BY_HOP | frozenset(
+    {"host", "content-length", "baggage", "traceparent", "tracestate", "expect"}
+)
+_NOT_DOWNSTREAM: Final = frozenset(_HOP_BY_HOP)
 
 REQUEST_ID_HEADER: Final = "X-Majordomo-Request-Id"
 TRACE_ID_HEADER: Final = "X-Majordomo-Trace-Id"
 
 
-def upstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> CIMultiDict[str]:
-    extra = {token.strip().lower() for token in connection.split(",")} if connection else set()
+def _kept(
+    headers: Iterable[tuple[str, str]], connection: str | None, drop: frozenset[str], drop_ours: bool
+) -> CIMultiDict[str]:
+    # Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+    named = {token.strip().lower() for token in connection.split(",")} if connection else set()
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers:
         lowered = name.lower()
-        if lowered in _NOT_UPSTREAM or lowered in extra or lowered.startswith("x-majordomo-"):
+        if lowered in drop or lowered in named or (drop_ours and lowered.startswith("x-majordomo-")):
             continue
         out.add(name, value)
     return out
+
+
+def upstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> CIMultiDict[str]:
+    """The client's headers for the provider: its own, minus hop-by-hop, trace context and everything of ours."""
+    return _kept(headers, connection, _NOT_UPSTREAM, drop_ours=True)
 
 
 def downstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> CIMultiDict[str]:
-    extra = {token.strip().lower() for token in connection.split(",")} if connection else set()
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered in _NOT_DOWNSTREAM or lowered in extra:
-            continue
-        out.add(name, value)
-    return out
+    """The provider's headers for the client, minus hop-by-hop ones."""
+    return _kept(headers, connection, _NOT_DOWNSTREAM, drop_ours=False)
 
 
 def provider_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

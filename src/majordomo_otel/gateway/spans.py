@@ -215,6 +215,21 @@ def _random_span_id() -> int:
     return random.getrandbits(64) or 1
 
 
+# (span attribute, record column): ours always, the standard ones only per `SpanUsagePolicy`.
+_MAJORDOMO_USAGE: Final = (
+    ("majordomo.usage.input_tokens", "input_tokens"),
+    ("majordomo.usage.output_tokens", "output_tokens"),
+    ("majordomo.usage.cache_read_tokens", "cached_tokens"),
+    ("majordomo.usage.cache_write_tokens", "cache_creation_tokens"),
+    ("majordomo.usage.reasoning_tokens", "reasoning_tokens"),
+)
+_STANDARD_USAGE: Final = (
+    ("gen_ai.usage.input_tokens", "input_tokens"),
+    ("gen_ai.usage.output_tokens", "output_tokens"),
+    ("gen_ai.usage.cache_read.input_tokens", "cached_tokens"),
+    ("gen_ai.usage.cache_creation.input_tokens", "cache_creation_tokens"),
+)
+
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
 
@@ -313,30 +328,18 @@ class GatewaySpans:
             attrs["majordomo.time_to_first_byte_ms"] = record.time_to_first_token_ms
         if record.error_message:
             attrs["majordomo.error"] = record.error_message
-        usage = {
-            "input_tokens": record.input_tokens,
-            "output_tokens": record.output_tokens,
-            "cache_read_tokens": record.cached_tokens,
-            "cache_write_tokens": record.cache_creation_tokens,
-            "reasoning_tokens": record.reasoning_tokens,
-        }
-        for key, value in usage.items():
-            if value is not None:
-                attrs[f"majordomo.usage.{key}"] = value
+        for attribute, column in _MAJORDOMO_USAGE:
+            if (value := getattr(record, column)) is not None:
+                attrs[attribute] = value
         if record.total_cost is not None:
             attrs["majordomo.cost.input"] = float(record.input_cost or 0)
             attrs["majordomo.cost.output"] = float(record.output_cost or 0)
             attrs["majordomo.cost.total"] = float(record.total_cost)
         if self._policy is SpanUsagePolicy.ALWAYS or (self._policy is SpanUsagePolicy.AUTO and plan.parent is None):
             # Standard attributes only where nobody else reports them: no double counting.
-            if record.input_tokens is not None:
-                attrs["gen_ai.usage.input_tokens"] = record.input_tokens
-            if record.output_tokens is not None:
-                attrs["gen_ai.usage.output_tokens"] = record.output_tokens
-            if record.cached_tokens is not None:
-                attrs["gen_ai.usage.cache_read.input_tokens"] = record.cached_tokens
-            if record.cache_creation_tokens is not None:
-                attrs["gen_ai.usage.cache_creation.input_tokens"] = record.cache_creation_tokens
+            for attribute, column in _STANDARD_USAGE:
+                if (value := getattr(record, column)) is not None:
+                    attrs[attribute] = value
             if record.total_cost is not None:
                 attrs["operation.cost"] = float(record.total_cost)
         return attrs
