@@ -49,7 +49,7 @@ class _Installed:
     previous_agent_default: Any = None
     agent_default_set: bool = False
     instrumentors: list[Any] = field(default_factory=list)
-    wrapped: list[tuple[Any, str]] = field(default_factory=list)
+    wrapped: list[tuple[Any, str, Any]] = field(default_factory=list)
     set_anthropic_env: bool = False
 
 
@@ -100,8 +100,9 @@ def _wrap_clients(state: _Installed) -> None:
         except ImportError:  # pragma: no cover - both are dependencies
             continue
         for cls, wrapper in ((module.Client, _sync_send), (module.AsyncClient, _async_send)):
+            original = cls.__dict__["_send_single_request"]
             wrapt.wrap_function_wrapper(cls, "_send_single_request", wrapper)
-            state.wrapped.append((cls, "_send_single_request"))
+            state.wrapped.append((cls, "_send_single_request", original))
 
 
 def _choose_provider(tracer_provider: Any) -> Any:
@@ -226,10 +227,10 @@ def uninstrument() -> None:
         return
     _STATE = None
     propagate.set_global_textmap(state.previous_textmap)
-    for cls, name in state.wrapped:
-        wrapper = cls.__dict__.get(name)
-        if isinstance(wrapper, wrapt.ObjectProxy):
-            setattr(cls, name, wrapper.__wrapped__)
+    for cls, name, original in state.wrapped:
+        # Put back what was there (wrapt 2's FunctionWrapper is no `wrapt.ObjectProxy` instance,
+        # so unwrapping by type silently left the scoping in place after `uninstrument()`).
+        setattr(cls, name, original)
     for instrumentor in state.instrumentors:
         instrumentor.uninstrument()
     if state.agent_default_set:

@@ -36,14 +36,16 @@ def other_host() -> Iterator[SimServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _instrumented(gateway: SimServer) -> Iterator[InMemorySpanExporter]:
+    """Instrumented for this package's tests only: other packages must see a process without it
+    (its scoping strips X-Majordomo-* headers from requests to any other origin)."""
     import majordomo_otel
 
-    os.environ["MAJORDOMO_GATEWAY_URL"] = gateway.url
-    os.environ["MAJORDOMO_API_KEY"] = API_KEY
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
-        os.environ[name] = f"{name.lower()}-value"
+    env = {"MAJORDOMO_GATEWAY_URL": gateway.url, "MAJORDOMO_API_KEY": API_KEY}
+    env.update({name: f"{name.lower()}-value" for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")})
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -51,6 +53,11 @@ def _instrumented(gateway: SimServer) -> Iterator[InMemorySpanExporter]:
     majordomo_otel.instrument(gateway_url=gateway.url, api_key=API_KEY)
     yield exporter
     majordomo_otel.uninstrument()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture
