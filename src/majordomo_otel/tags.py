@@ -13,6 +13,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, ParamSpec, TypeVar
@@ -239,6 +240,11 @@ def set_tags(value: Tags, ctx: otel_context.Context | None = None) -> otel_conte
     return otel_context.set_value(_CONTEXT_KEY, value, ctx)
 
 
+# Tokens of the `with tags(...)` blocks open in this context, innermost last. Kept per context, not
+# per `tags` object, so one object (e.g. a module-level `research = tags(feature="research")`) can be
+# entered by many tasks or threads at once; with-blocks nest, so the innermost is always the last.
+_TOKENS: ContextVar[tuple[object, ...]] = ContextVar("majordomo_tags_tokens", default=())
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -250,7 +256,7 @@ class tags:  # used like a function: `with tags(...)` / `@tags(...)`, hence lowe
     call (sync or async), so concurrent calls never share state.
     """
 
-    __slots__ = ("_tags", "_tokens")
+    __slots__ = ("_tags",)
 
     def __init__(
         self,
@@ -262,7 +268,6 @@ class tags:  # used like a function: `with tags(...)` / `@tags(...)`, hence lowe
         **extra: str,
     ) -> None:
         self._tags = Tags.build(feature=feature, step=step, user_id=user_id, session_id=session_id, extra=extra)
-        self._tokens: list[object] = []
 
     @property
     def value(self) -> Tags:
@@ -270,11 +275,13 @@ class tags:  # used like a function: `with tags(...)` / `@tags(...)`, hence lowe
 
     def __enter__(self) -> Tags:
         merged = current_tags().merged(self._tags)
-        self._tokens.append(otel_context.attach(set_tags(merged)))
+        _TOKENS.set((*_TOKENS.get(), otel_context.attach(set_tags(merged))))
         return merged
 
     def __exit__(self, *exc_info: object) -> None:
-        otel_context.detach(self._tokens.pop())  # type: ignore[arg-type]
+        *outer, token = _TOKENS.get()
+        _TOKENS.set(tuple(outer))
+        otel_context.detach(token)  # type: ignore[arg-type]
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         scoped = self._tags
