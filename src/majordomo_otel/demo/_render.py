@@ -30,7 +30,9 @@ def _label(span: ReadableSpan) -> str:
             parts.append(f"cost {_cost(attrs.get('majordomo.cost.total')) or 'unpriced'}")
     else:
         if span.kind is SpanKind.CLIENT and (request_id := attrs.get("majordomo.request_id")):
-            parts.append(f"[app HTTP client, request {str(request_id)[:8]}…]")
+            parts.append(
+                f"[app HTTP client, request …{str(request_id)[-8:]}]"
+            )  # ids are time-ordered: the tail differs
         if (step := attrs.get("majordomo.step")) and span.name.startswith("invoke_agent"):
             parts.append(f"step={step}")
         if "operation.cost" in attrs:
