@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from multidict import CIMultiDict
-
 _HOP_BY_HOP: Final = frozenset(
     {
         "connection",
@@ -39,24 +37,25 @@ TRACE_ID_HEADER: Final = "X-Majordomo-Trace-Id"
 
 def _kept(
     headers: Iterable[tuple[str, str]], connection: str | None, drop: frozenset[str], drop_ours: bool
-) -> CIMultiDict[str]:
-    # Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+) -> list[tuple[str, str]]:
+    # Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). A plain list: both aiohttp's
+    # client and `StreamResponse.headers.extend` take one, and it costs less to build than a multidict.
     named = {token.strip().lower() for token in connection.split(",")} if connection else set()
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered in drop or lowered in named or (drop_ours and lowered.startswith("x-majordomo-")):
-            continue
-        out.add(name, value)
-    return out
+    return [
+        (name, value)
+        for name, value in headers
+        if (lowered := name.lower()) not in drop
+        and lowered not in named
+        and not (drop_ours and lowered.startswith("x-majordomo-"))
+    ]
 
 
-def upstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> CIMultiDict[str]:
+def upstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> list[tuple[str, str]]:
     """The client's headers for the provider: its own, minus hop-by-hop, trace context and everything of ours."""
     return _kept(headers, connection, _NOT_UPSTREAM, drop_ours=True)
 
 
-def downstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> CIMultiDict[str]:
+def downstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> list[tuple[str, str]]:
     """The provider's headers for the client, minus hop-by-hop ones."""
     return _kept(headers, connection, _NOT_DOWNSTREAM, drop_ours=False)
 

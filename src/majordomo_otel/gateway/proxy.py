@@ -140,9 +140,9 @@ class Proxy:
         if request.query_string:
             url = f"{url}?{request.query_string}"
         out_headers = upstream_headers(request.headers.items(), request.headers.get("Connection"))
-        out_headers["traceparent"] = plan.upstream_traceparent()
+        out_headers.append(("traceparent", plan.upstream_traceparent()))
         if plan.tracestate:
-            out_headers["tracestate"] = plan.tracestate
+            out_headers.append(("tracestate", plan.tracestate))
         plan.upstream_name = f"{request.method} {route.upstream_path}"
         plan.upstream_attributes = {
             "http.request.method": request.method,
