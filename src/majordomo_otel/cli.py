@@ -95,9 +95,9 @@ def cmd_costs(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from .sim.__main__ import main as sim_main
+    from .sim._cli import run
 
-    return sim_main(["--host", args.host, "--port", str(args.port)]) or 0
+    return run(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -144,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     costs.set_defaults(func=cmd_costs, format="table")
 
     sim = sub.add_parser("sim", help="run the local stand-in provider (OpenAI, Anthropic, Gemini)")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=7681)
+    from .sim._cli import build_parser as sim_parser  # argparse only: no aiohttp import here
+
+    sim_parser(sim)
     sim.set_defaults(func=cmd_sim)
 
     demo = sub.add_parser("demo", help="gateway + stand-in providers + a tagged agent workflow, then costs")

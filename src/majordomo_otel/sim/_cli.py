@@ -10,8 +10,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._server import SimServer
-
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The sim's options; pass a (sub)parser to add them to another CLI."""
@@ -29,6 +27,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 async def serve(host: str, port: int, fixtures_dir: Path | None = None, record: bool = False) -> None:
     """Run until SIGINT/SIGTERM; prints the URL (with the real port) once listening."""
+    from ._server import SimServer  # aiohttp: only when serving, not for `--help`
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -41,7 +41,11 @@ async def serve(host: str, port: int, fixtures_dir: Path | None = None, record: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve with parsed options (`python -m majordomo_otel.sim` and `majordomo sim` alike)."""
     try:
         asyncio.run(serve(args.host, args.port, args.fixtures_dir, args.record))
     except KeyboardInterrupt:
