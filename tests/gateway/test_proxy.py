@@ -356,3 +356,22 @@ async def test_upstream_cookies_are_passed_back_but_never_replayed_for_other_cli
             await gw.runner.cleanup()
             await runner.cleanup()
     assert seen_cookies == [None, None]
+
+
+async def test_upstream_errors_never_carry_a_query_key_into_logs_or_records(
+    sim: SimServer, tmp_path, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    broken = "http://127.0.0.1:notaport"  # aiohttp's error names the whole upstream URL, query included
+    settings = sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool", gemini_base_url=broken)
+    gw = await start_gateway(settings, sim=sim)
+    try:
+        path = "/v1beta/models/gemini-2.5-flash:generateContent?key=AIza-query-secret"
+        async with http.post(gw.url + path, json={"contents": []}, headers=gw.headers()) as resp:
+            assert resp.status == 502
+            body = await resp.text()
+        [record] = await gw.records(expected=1)
+    finally:
+        await gw.runner.cleanup()
+    assert record.error_message == IsStr(regex=r"upstream unreachable: .*key=\*\*\*.*")
+    assert "AIza-query-secret" not in body + record.error_message + caplog.text

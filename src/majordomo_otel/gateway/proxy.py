@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -291,8 +292,13 @@ def _host(base_url: str) -> str:
     return base_url.split("://", 1)[-1].split("/", 1)[0]
 
 
+_QUERY_SECRET: Final = re.compile(r"(?i)([?&](?:key|api[_-]?key|access_token)=)[^&\s'\"]+")
+
+
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """Type and message of an upstream error, for logs and records: any URL query key is masked."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return _QUERY_SECRET.sub(r"\1***", text)
 
 
 def _reply(
