@@ -375,3 +375,26 @@ async def test_upstream_errors_never_carry_a_query_key_into_logs_or_records(
         await gw.runner.cleanup()
     assert record.error_message == IsStr(regex=r"upstream unreachable: .*key=\*\*\*.*")
     assert "AIza-query-secret" not in body + record.error_message + caplog.text
+
+
+async def test_client_leaving_before_upstream_answers_is_recorded_as_499(tmp_path, http: aiohttp.ClientSession) -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    async with SimServer() as sim:
+        settings = sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool")
+        settings = replace(settings, openai_base_url=f"http://127.0.0.1:{silent.sockets[0].getsockname()[1]}")
+        gw = await start_gateway(settings, sim=sim)
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                async with http.post(
+                    gw.url + CHAT, json=CHAT_BODY, headers=gw.headers(), timeout=aiohttp.ClientTimeout(total=0.3)
+                ):
+                    pass
+            [record] = await gw.records(expected=1)
+        finally:
+            await gw.runner.cleanup()
+            silent.close()
+    assert (record.status_code, record.usage_status, record.total_cost) == (499, "missing", None)
+    assert record.error_message == "client disconnected before the upstream answered"

@@ -163,6 +163,10 @@ class Proxy:
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 return self._upstream_failed(record, route, 504, "upstream timed out", ids)
+            except asyncio.CancelledError:  # the client left while we waited for the provider
+                record.status_code = CLIENT_CLOSED_REQUEST
+                record.add_error("client disconnected before the upstream answered")
+                raise
             except aiohttp.ClientError as exc:
                 return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
             plan.upstream_attributes["http.response.status_code"] = upstream.status
