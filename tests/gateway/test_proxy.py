@@ -397,4 +397,4 @@ async def test_client_leaving_before_upstream_answers_is_recorded_as_499(tmp_pat
             await gw.runner.cleanup()
             silent.close()
     assert (record.status_code, record.usage_status, record.total_cost) == (499, "missing", None)
-    assert record.error_message == "client disconnected before the upstream answered"
+    assert record.error_message == "client disconnected before the response started"

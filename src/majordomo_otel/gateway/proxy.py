@@ -115,6 +115,11 @@ class Proxy:
 
         try:
             return await self._forward(request, route, record, plan)
+        except asyncio.CancelledError:  # aiohttp cancels the handler when the client disconnects
+            if record.status_code is None:  # mid-stream disconnects are already recorded by `_relay`
+                record.status_code = CLIENT_CLOSED_REQUEST
+                record.add_error("client disconnected before the response started")
+            raise
         finally:
             record.response_time_ms = plan.elapsed_ms()
             if record.responded_at is None:
@@ -163,10 +168,6 @@ class Proxy:
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 return self._upstream_failed(record, route, 504, "upstream timed out", ids)
-            except asyncio.CancelledError:  # the client left while we waited for the provider
-                record.status_code = CLIENT_CLOSED_REQUEST
-                record.add_error("client disconnected before the upstream answered")
-                raise
             except aiohttp.ClientError as exc:
                 return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
             plan.upstream_attributes["http.response.status_code"] = upstream.status
