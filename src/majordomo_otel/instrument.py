@@ -26,6 +26,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from . import _settings
 from ._client_span import response_hooks
+from ._otlp import span_exporter_from_env
 from ._span_processor import MajordomoSpanProcessor
 from .propagator import (
     GatewayBaggagePropagator,
@@ -112,11 +113,10 @@ def _choose_provider(tracer_provider: Any) -> Any:
     if hasattr(current, "add_span_processor"):  # SDK provider, or Logfire's proxy around one
         return current
     provider = SDKTracerProvider(resource=Resource.create())  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    if (exporter := span_exporter_from_env()) is not None:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return trace.get_tracer_provider()
 

@@ -12,8 +12,8 @@ import pytest
 from gateway_harness import sim_settings
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from majordomo_otel._otlp import metric_exporter_from_env, span_exporter_from_env
 from majordomo_otel.gateway.app import GATEWAY, create_app, runner_options
-from majordomo_otel.gateway.spans import _exporter_from_env
 from majordomo_otel.sim import SimServer
 
 
@@ -43,16 +43,23 @@ def grpc_collector() -> Iterator[tuple[str, _Collector]]:
 
 
 def test_http_protobuf_is_the_default_and_grpc_is_an_option() -> None:
-    http = _exporter_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
-    grpc_exporter = _exporter_from_env(
+    http = span_exporter_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    grpc_exporter = span_exporter_from_env(
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
     )
     assert (type(http).__module__, type(grpc_exporter).__module__) == (
         "opentelemetry.exporter.otlp.proto.http.trace_exporter",
         "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
     )
-    assert _exporter_from_env({}) is None
-    assert _exporter_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_TRACES_EXPORTER": "none"}) is None
+    metrics = metric_exporter_from_env(
+        {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"}
+    )
+    assert type(metrics).__module__ == "opentelemetry.exporter.otlp.proto.grpc.metric_exporter"
+    assert span_exporter_from_env({}) is None
+    assert (
+        metric_exporter_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_METRICS_EXPORTER": "none"}) is None
+    )
+    assert span_exporter_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_TRACES_EXPORTER": "none"}) is None
 
 
 async def test_spans_reach_a_grpc_collector(

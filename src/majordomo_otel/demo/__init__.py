@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ._stack import LocalStack, local_stack, otlp_exporter_from_env, patched_environ
+from .._otlp import span_exporter_from_env
+from ._stack import LocalStack, local_stack, patched_environ
 
 __all__ = ["LocalStack", "local_stack", "patched_environ", "run_demo"]
 
@@ -60,7 +61,7 @@ def _client_tracer_provider() -> tuple[object, object]:
     provider = TracerProvider(resource=Resource.create({"service.name": "majordomo-demo"}))
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    if (otlp := otlp_exporter_from_env()) is not None:
+    if (otlp := span_exporter_from_env()) is not None:
         provider.add_span_processor(BatchSpanProcessor(otlp))
     return provider, memory
 
@@ -76,7 +77,7 @@ def _run(db_path: Path, keep: bool, out: TextIO) -> None:
     say("majordomo demo: stand-in providers + gateway + a tagged Pydantic AI workflow, all on this machine")
     _warm_imports()
     provider, client_spans = _client_tracer_provider()
-    with local_stack(db_path, span_exporter=otlp_exporter_from_env()) as stack:
+    with local_stack(db_path, span_exporter=span_exporter_from_env()) as stack:
         say(f"  stand-in providers  {stack.sim_url}  (OpenAI, Anthropic and Gemini APIs, no keys needed)")
         say(f"  gateway             {stack.url}  (auth on, key {stack.key[:11]}…, store {stack.database_url})")
         if endpoint:

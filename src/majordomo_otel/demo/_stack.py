@@ -27,7 +27,7 @@ from ..gateway.keys import create_key
 from ..gateway.settings import Settings
 from ..sim import SimServer
 
-__all__ = ["LocalStack", "TeeExporter", "local_stack", "otlp_exporter_from_env", "patched_environ"]
+__all__ = ["LocalStack", "TeeExporter", "local_stack", "patched_environ"]
 
 T = TypeVar("T")
 
@@ -61,21 +61,6 @@ class TeeExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return all(exporter.force_flush(timeout_millis) for exporter in self._exporters)
-
-
-def otlp_exporter_from_env(environ: Mapping[str, str] | None = None) -> SpanExporter | None:
-    """An OTLP exporter when `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` is set (http/protobuf, or gRPC)."""
-    environ = os.environ if environ is None else environ
-    if not (environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
-        return None
-    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter()
 
 
 @dataclass

@@ -14,6 +14,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from .._otlp import metric_exporter_from_env
 from .record import RequestRecord
 
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -26,19 +27,8 @@ def build_meter_provider(
     measurements nobody reads are not worth their CPU on the hot path."""
     environ = os.environ if environ is None else environ
     readers: list[MetricReader] = [reader] if reader is not None else []
-    endpoint = environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if reader is None and endpoint and environ.get("OTEL_METRICS_EXPORTER", "otlp") != "none":
-        protocol = environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or environ.get(
-            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
-        )
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
-
-            readers.append(PeriodicExportingMetricReader(Grpc()))
-        else:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
-
-            readers.append(PeriodicExportingMetricReader(Http()))
+    if reader is None and (exporter := metric_exporter_from_env(environ)) is not None:
+        readers.append(PeriodicExportingMetricReader(exporter))
     if not readers:
         return None
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
+from .._otlp import span_exporter_from_env
 from .record import RequestRecord
 from .settings import SpanUsagePolicy
 
@@ -108,24 +109,6 @@ class _CountingProcessor(SpanProcessor):
         return self._inner.force_flush(timeout_millis)
 
 
-def _exporter_from_env(environ: Mapping[str, str]) -> SpanExporter | None:
-    """OTLP exporter per the standard `OTEL_*` variables; None when no endpoint is configured."""
-    if not (environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
-        return None
-    if environ.get("OTEL_TRACES_EXPORTER", "otlp") == "none":
-        return None
-    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
-    )
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter()
-
-
 def build_span_pipeline(
     *, exporter: SpanExporter | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[SpanProcessor | None, Resource, ExportStats]:
@@ -138,7 +121,7 @@ def build_span_pipeline(
     environ = os.environ if environ is None else environ
     resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})
     stats = ExportStats()
-    exporter = exporter if exporter is not None else _exporter_from_env(environ)
+    exporter = exporter if exporter is not None else span_exporter_from_env(environ)
     if exporter is None:
         return None, resource, stats
     processor = _CountingProcessor(BatchSpanProcessor(_CountingExporter(exporter, stats)), stats)

@@ -1,0 +1,53 @@
+"""OTLP exporters as the standard `OTEL_*` variables ask, shared by the client, the gateway and the demo.
+
+An endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`, or the per-signal one) turns export on; the protocol is
+http/protobuf unless `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)PROTOCOL` says `grpc`; `OTEL_TRACES_EXPORTER`
+/ `OTEL_METRICS_EXPORTER=none` turns it off. Exporter modules are imported only when used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+
+def _protocol(environ: Mapping[str, str], signal: str) -> str | None:
+    """The protocol for `signal` (TRACES or METRICS), or None when that signal is not exported."""
+    if environ.get(f"OTEL_{signal}_EXPORTER", "otlp") == "none":
+        return None
+    if not (environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        return None
+    return environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+
+
+def span_exporter_from_env(environ: Mapping[str, str] | None = None) -> SpanExporter | None:
+    protocol = _protocol(os.environ if environ is None else environ, "TRACES")
+    if protocol is None:
+        return None
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+        return GrpcSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+    return HttpSpanExporter()
+
+
+def metric_exporter_from_env(environ: Mapping[str, str] | None = None) -> MetricExporter | None:
+    protocol = _protocol(os.environ if environ is None else environ, "METRICS")
+    if protocol is None:
+        return None
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+
+        return GrpcMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+    return HttpMetricExporter()
