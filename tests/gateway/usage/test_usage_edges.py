@@ -25,9 +25,7 @@ def _read(provider, operation, body: bytes, *, chunk=None, complete=True, ct="ap
 
 def test_cut_stream_keeps_last_counts_as_partial(sse_case, sse_expected, read) -> None:
     """The whole stream seen but the connection reported cut: same counts, PARTIAL."""
-    assert read(sse_case, chunk_size=7, complete=False) == dataclasses.replace(
-        sse_expected, status=UsageStatus.PARTIAL
-    )
+    assert read(sse_case, chunk_size=7, complete=False) == dataclasses.replace(sse_expected, status=UsageStatus.PARTIAL)
 
 
 def test_anthropic_cut_after_message_start(cases_by_name, read) -> None:
@@ -86,9 +84,7 @@ def test_garbage_is_unparseable(case, read, chunk_size) -> None:
 
 
 def test_malformed_json_names_the_byte() -> None:
-    assert _read(
-        "openai", "chat_completions", b'{"model": "x", "usage": {"prompt_tokens": 1,,}}'
-    ) == UsageResult(
+    assert _read("openai", "chat_completions", b'{"model": "x", "usage": {"prompt_tokens": 1,,}}') == UsageResult(
         usage=Usage(),
         status=UsageStatus.UNPARSEABLE,
         error="malformed JSON in response body at byte 44: Expecting property name enclosed in double quotes",
@@ -112,9 +108,7 @@ def test_bad_gzip_is_unparseable() -> None:
 
 
 def test_truncated_gzip_body_is_unparseable() -> None:
-    body = gzip.compress(
-        json.dumps({"model": "m", "usage": {"prompt_tokens": 1, "completion_tokens": 2}}).encode()
-    )
+    body = gzip.compress(json.dumps({"model": "m", "usage": {"prompt_tokens": 1, "completion_tokens": 2}}).encode())
     assert _read("openai", "chat_completions", body[:-12], ce="gzip") == UsageResult(
         usage=Usage(), status=UsageStatus.UNPARSEABLE, error=IsStr(regex=r"gzip .*")
     )
@@ -123,9 +117,7 @@ def test_truncated_gzip_body_is_unparseable() -> None:
 @pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
 def test_deflate_body(wbits) -> None:
     obj = zlib.compressobj(wbits=wbits)
-    body = (
-        obj.compress(b'{"model": "m", "usage": {"prompt_tokens": 3, "completion_tokens": 4}}') + obj.flush()
-    )
+    body = obj.compress(b'{"model": "m", "usage": {"prompt_tokens": 3, "completion_tokens": 4}}') + obj.flush()
     assert _read("openai", "chat_completions", body, chunk=2, ce="deflate") == UsageResult(
         usage=Usage(input_tokens=3, output_tokens=4), status=UsageStatus.REPORTED, model="m"
     )
@@ -189,9 +181,7 @@ def test_stream_usage_in_sse_labelled_json_body_is_read() -> None:
 
 
 def test_anthropic_stream_error_event() -> None:
-    stream = (
-        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
-    )
+    stream = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     assert _read("anthropic", "messages", stream, chunk=4, ct="text/event-stream") == UsageResult(
         usage=Usage(), status=UsageStatus.MISSING, error="provider error (overloaded_error): Overloaded"
     )
@@ -275,8 +265,6 @@ def test_unknown_route_is_a_value_error(provider, operation) -> None:
 
 
 def test_finish_twice_returns_the_same_result() -> None:
-    reader = reader_for(
-        "openai", "chat_completions", streamed=False, content_type=None, content_encoding=None
-    )
+    reader = reader_for("openai", "chat_completions", streamed=False, content_type=None, content_encoding=None)
     reader.feed(b'{"usage": {"prompt_tokens": 1, "completion_tokens": 1}}')
     assert reader.finish() is reader.finish()
