@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -180,16 +181,24 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
+    """Ready means "can take traffic and keep its records", which a database outage alone does not change.
+
+    With the store down the gateway still serves and records go to the spool: `degraded`, but 200, so
+    a load balancer does not pull every replica at once during a database outage. 503 only when
+    records could not be kept at all (store down and the spool folder not writable).
+    """
     gateway = request.app[GATEWAY]
     store_ok = await gateway.store.ping()
+    spool = gateway.writer.spool.directory
+    spool_ok = spool.is_dir() and os.access(spool, os.W_OK)
     body: dict[str, Any] = {
-        "status": "ok" if store_ok else "degraded",
+        "status": "ok" if store_ok else ("degraded" if spool_ok else "failing"),
         "store": {"ok": store_ok, "url": _redact(gateway.settings.database_url)},
+        "spool": {"writable": spool_ok, "path": str(spool)},
         "writer": gateway.writer.stats(),
         "spans": gateway.export_stats.snapshot(),
     }
-    # Degraded still serves traffic (records go to the spool), so it is not a 503 unless the store is down.
-    return web.json_response(body, status=200 if store_ok else 503)
+    return web.json_response(body, status=200 if store_ok or spool_ok else 503)
 
 
 def _redact(url: str) -> str:
