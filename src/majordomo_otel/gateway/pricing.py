@@ -43,16 +43,15 @@ from typing import NamedTuple
 from genai_prices import Usage as _PriceUsage
 from genai_prices.data_snapshot import DataSnapshot, get_snapshot
 from genai_prices.decompose import is_descendant_or_self
-from genai_prices.types import (
-    ModelInfo,
-    ModelPrice,
-    Provider,
-    StartDateConstraint,
-    TieredPrices,
-    _collect_resolved_model_prices,  # pyright: ignore[reportPrivateUsage]
-)
-from genai_prices.units import UnitDef, _get_registry  # pyright: ignore[reportPrivateUsage]
+from genai_prices.types import ModelInfo, ModelPrice, Provider, StartDateConstraint, TieredPrices
+from genai_prices.units import UnitDef
 from genai_prices.validation import validate_priced_units
+
+try:  # private helpers the compiled plans are built with; without them, genai-prices prices every call
+    from genai_prices.types import _collect_resolved_model_prices  # pyright: ignore[reportPrivateUsage]
+    from genai_prices.units import _get_registry  # pyright: ignore[reportPrivateUsage]
+except ImportError:  # pragma: no cover - a genai-prices release that moved them
+    _collect_resolved_model_prices = _get_registry = None  # type: ignore[assignment]
 
 from .usage import Usage
 
@@ -163,6 +162,8 @@ class _Plan:
     @classmethod
     def compile(cls, model_price: ModelPrice) -> _Plan | None:
         """The plan, or None when genai-prices should price it itself (it would warn or raise)."""
+        if _get_registry is None or _collect_resolved_model_prices is None:
+            return None  # correct but slower: every call goes through genai-prices
         registry = _get_registry()
         if type(model_price) is not ModelPrice:
             return None
