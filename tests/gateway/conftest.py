@@ -1,15 +1,13 @@
-"""Fixtures: a stand-in provider, a gateway in front of it, a fresh PostgreSQL schema."""
+"""Fixtures: a stand-in provider and a gateway in front of it (`pg_url` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
-from gateway_harness import PG_DSN, Harness, sim_settings, start_gateway
+from gateway_harness import Harness, sim_settings, start_gateway
 
 from majordomo_otel.sim import SimServer
 
@@ -33,19 +31,6 @@ async def gw(sim: SimServer, tmp_path: Path) -> AsyncIterator[Harness]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         yield session
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL schema on the real server, dropped afterwards. No server: the test fails."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-        yield f"{PG_DSN}?schema={schema}"
-    finally:
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await conn.close()
 
 
 @pytest.fixture

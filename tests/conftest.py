@@ -1,4 +1,4 @@
-"""A fresh PostgreSQL schema per test, on the real server (no server: the test fails, never skips)."""
+"""Fixtures every test package may use: a fresh schema on the real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
-    schema = f"cli_{uuid.uuid4().hex[:12]}"
+    """`postgresql://…?schema=<fresh>`, dropped afterwards. No server: the test fails, it never skips."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(PG_DSN)
     try:
         await conn.execute(f'CREATE SCHEMA "{schema}"')
