@@ -26,7 +26,7 @@ import httpx2
 
 from . import _settings
 from .propagator import is_gateway_origin, majordomo_headers, set_missing_headers
-from .tags import current_tags, encode_header_value
+from .tags import Tags, current_tags
 
 if TYPE_CHECKING:
     from pydantic_ai.models.anthropic import AnthropicModel
@@ -93,14 +93,9 @@ def build_extra_headers(
 ) -> dict[str, str]:
     """`X-Majordomo-*` headers for a model settings' `extra_headers` (values percent-encoded if needed)."""
     headers: dict[str, str] = {"X-Majordomo-Key": get_majordomo_key()}
-    if feature:
-        headers["X-Majordomo-Feature"] = encode_header_value(feature)
-    if step:
-        headers["X-Majordomo-Step"] = encode_header_value(step)
-    if user_id:
-        headers["X-Majordomo-User-Id"] = encode_header_value(user_id)
-    if session_id:
-        headers["X-Majordomo-Session-Id"] = encode_header_value(session_id)
+    # Empty values are skipped, and nothing is bounds-checked, as in the guide's helper.
+    tags = Tags(feature=feature or None, step=step or None, user_id=user_id or None, session_id=session_id or None)
+    headers.update(tags.headers())
     if extra_headers:
         headers.update(extra_headers)
     return headers
