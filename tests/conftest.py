@@ -12,13 +12,19 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """`postgresql://…?schema=<fresh>`, dropped afterwards. No server: the test fails, it never skips."""
+async def pg_schema() -> AsyncIterator[str]:
+    """A schema of our own on the real server, dropped afterwards. No server: the test fails, it never skips."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(PG_DSN)
     try:
         await conn.execute(f'CREATE SCHEMA "{schema}"')
-        yield f"{PG_DSN}?schema={schema}"
+        yield schema
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
+
+
+@pytest.fixture
+def pg_url(pg_schema: str) -> str:
+    """`postgresql://…?schema=<fresh>`: what `MAJORDOMO_DATABASE_URL` looks like for that schema."""
+    return f"{PG_DSN}?schema={pg_schema}"
