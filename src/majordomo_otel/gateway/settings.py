@@ -79,10 +79,6 @@ class Settings:
     log_level: str = _setting("MAJORDOMO_LOG_LEVEL", "logging level", default="INFO")
     access_log: bool = _setting("MAJORDOMO_ACCESS_LOG", "one log line per request (on/off)", default=False)
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith(("postgresql://", "postgres://"))
-
     def upstream(self, provider: str) -> str:
         base = {
             "openai": self.openai_base_url,
@@ -93,10 +89,11 @@ class Settings:
         return base.rstrip("/")
 
 
-def _coerce(name: str, typ: Any, raw: Any) -> Any:
+def _coerce(name: str, typ: str, raw: Any) -> Any:
+    """A config-file, environment or flag value as the setting's type (`typ` is its annotation)."""
     if isinstance(raw, str):
         raw = raw.strip()
-    if typ in (bool, "bool"):
+    if typ == "bool":
         if isinstance(raw, bool):
             return raw
         lowered = str(raw).lower()
@@ -105,18 +102,18 @@ def _coerce(name: str, typ: Any, raw: Any) -> Any:
         if lowered in {"0", "off", "false", "no"}:
             return False
         raise ValueError(f"setting {name}: expected on/off, got {raw!r}")
-    if typ in (int, "int"):
+    if typ == "int":
         return int(raw)
-    if typ in (float, "float"):
+    if typ == "float":
         return float(raw)
-    if typ in (SpanUsagePolicy, "SpanUsagePolicy"):
+    if typ == "SpanUsagePolicy":
         return SpanUsagePolicy(raw)
-    return None if raw in (None, "") and "None" in str(typ) else str(raw)
+    return str(raw)
 
 
-def _type_of(f: Any) -> Any:
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    return t.replace(" | None", "")
+def _type_of(f: Any) -> str:
+    """The annotation without `| None` (a string: this module has postponed annotations)."""
+    return str(f.type).replace(" | None", "")
 
 
 def load_settings(
