@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
 
 from .._otlp import metric_exporter_from_env
 from .record import RequestRecord
+from .spans import gateway_resource
 
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -31,8 +31,7 @@ def build_meter_provider(
         readers.append(PeriodicExportingMetricReader(exporter))
     if not readers:
         return None
-    resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})
-    return MeterProvider(resource=resource, metric_readers=readers)
+    return MeterProvider(resource=gateway_resource(environ), metric_readers=readers)
 
 
 class NoMetrics:

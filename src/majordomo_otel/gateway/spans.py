@@ -109,6 +109,11 @@ class _CountingProcessor(SpanProcessor):
         return self._inner.force_flush(timeout_millis)
 
 
+def gateway_resource(environ: Mapping[str, str]) -> Resource:
+    """`service.name` majordomo-gateway unless `OTEL_SERVICE_NAME` says otherwise; shared by spans and metrics."""
+    return Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})
+
+
 def build_span_pipeline(
     *, exporter: SpanExporter | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[SpanProcessor | None, Resource, ExportStats]:
@@ -119,7 +124,7 @@ def build_span_pipeline(
     No exporter configured: no processor, and no span is built at all.
     """
     environ = os.environ if environ is None else environ
-    resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})
+    resource = gateway_resource(environ)
     stats = ExportStats()
     exporter = exporter if exporter is not None else span_exporter_from_env(environ)
     if exporter is None:
