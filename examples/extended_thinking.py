@@ -13,7 +13,7 @@ from majordomo_otel.pydantic_ai import build_extra_headers, create_model
 
 
 async def main() -> None:
-    model = create_model("anthropic", "claude-opus-4-5-20251101")
+    model = create_model("anthropic", "claude-opus-4-1")
     agent = Agent(model=model, system_prompt="Think step by step.")
     result = await agent.run(
         "Solve this complex problem...",

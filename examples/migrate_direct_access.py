@@ -18,7 +18,7 @@ from majordomo_otel.pydantic_ai import build_extra_headers, create_model
 async def before(provider_url: str | None = None) -> str:
     """Before: the provider directly (`provider_url` None means api.anthropic.com)."""
     provider = AnthropicProvider(api_key=os.environ["ANTHROPIC_API_KEY"], base_url=provider_url)
-    model = AnthropicModel("claude-sonnet-4-20250514", provider=provider)
+    model = AnthropicModel("claude-sonnet-4-6", provider=provider)
     agent = Agent(model=model, system_prompt="...")
     result = await agent.run(
         "Hello!",
@@ -32,7 +32,7 @@ async def before(provider_url: str | None = None) -> str:
 
 async def after() -> str:
     """After: the same agent and settings, through the gateway, plus the tracking headers."""
-    model = create_model("anthropic", "claude-sonnet-4-20250514")
+    model = create_model("anthropic", "claude-sonnet-4-6")
     agent = Agent(model=model, system_prompt="...")
     majordomo_headers = build_extra_headers(feature="my-agent")
     result = await agent.run(

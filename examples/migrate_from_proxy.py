@@ -14,7 +14,7 @@ from majordomo_otel.pydantic_ai import build_extra_headers, create_model
 
 async def main() -> None:
     # Point the model at the gateway instead of the old proxy
-    model = create_model("anthropic", "claude-sonnet-4-20250514")
+    model = create_model("anthropic", "claude-sonnet-4-6")
 
     # Merge your existing headers with Majordomo's
     majordomo_headers = build_extra_headers(feature="my-agent")

@@ -18,7 +18,7 @@ def load_dataset(name: str) -> list[float]:
 
 
 async def main() -> None:
-    model = create_model("anthropic", "claude-opus-4-5-20251101")
+    model = create_model("anthropic", "claude-opus-4-1")
     agent = Agent(model=model, system_prompt="You are a research assistant.", tools=[load_dataset])
     settings = AnthropicModelSettings(
         max_tokens=64000,

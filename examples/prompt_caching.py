@@ -15,7 +15,7 @@ POLICY = "You answer questions about our travel policy. " + "Policy clause: econ
 
 
 async def main() -> None:
-    agent = Agent(model=create_model("anthropic", "claude-sonnet-4-20250514"), system_prompt=POLICY)
+    agent = Agent(model=create_model("anthropic", "claude-sonnet-4-6"), system_prompt=POLICY)
     for question in ("Can I fly business to Paris?", "And to Tokyo?"):
         settings = AnthropicModelSettings(
             anthropic_cache_instructions=True,

@@ -50,9 +50,11 @@ __all__ = [
 
 Provider = Literal["openai", "anthropic", "gemini"]
 
+# The guide's defaults, except Anthropic: its `claude-sonnet-4-20250514` was retired on 2026-06-15 (Pydantic AI
+# warns on every request to it), so the default is the same-priced current Sonnet.
 PROVIDER_DEFAULTS: Final[dict[str, str]] = {
     "openai": "gpt-4o",
-    "anthropic": "claude-sonnet-4-20250514",
+    "anthropic": "claude-sonnet-4-6",
     "gemini": "gemini-2.0-flash",
 }
 _PROVIDER_KEYS: Final = {

@@ -42,7 +42,7 @@ def make_model(provider: str, base_url: str) -> Any:
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
-        return AnthropicModel("claude-sonnet-4-20250514", provider=AnthropicProvider(base_url=base_url, api_key="k"))
+        return AnthropicModel("claude-sonnet-4-6", provider=AnthropicProvider(base_url=base_url, api_key="k"))
     from pydantic_ai.models.google import GoogleModel
     from pydantic_ai.providers.google import GoogleProvider
 

@@ -21,7 +21,7 @@ from ._helpers import (
 )
 
 PROVIDERS = ["openai", "anthropic", "gemini"]
-MODEL_NAMES = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-20250514", "gemini": "gemini-2.0-flash"}
+MODEL_NAMES = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-6", "gemini": "gemini-2.0-flash"}
 TAGS = {"feature": "research", "step": "synthesis", "user_id": "u-1", "session_id": "s-1"}
 
 

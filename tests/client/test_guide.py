@@ -42,14 +42,14 @@ async def test_quick_start(exporter, gateway: SimServer) -> None:
     assert _sent(gateway) == [
         (
             "/v1/messages",
-            "claude-sonnet-4-20250514",
+            "claude-sonnet-4-6",
             {**KEY, "x-majordomo-feature": "my-agent", "x-majordomo-step": "main"},
         )
     ]
 
 
 async def test_migration_from_direct_access(exporter, gateway: SimServer) -> None:
-    model = create_model("anthropic", "claude-sonnet-4-20250514")
+    model = create_model("anthropic", "claude-sonnet-4-6")
     agent = Agent(model=model, system_prompt="...")
     majordomo_headers = build_extra_headers(feature="my-agent")
     await agent.run(
@@ -60,11 +60,11 @@ async def test_migration_from_direct_access(exporter, gateway: SimServer) -> Non
             extra_headers=majordomo_headers,
         ),
     )
-    assert _sent(gateway) == [("/v1/messages", "claude-sonnet-4-20250514", {**KEY, "x-majordomo-feature": "my-agent"})]
+    assert _sent(gateway) == [("/v1/messages", "claude-sonnet-4-6", {**KEY, "x-majordomo-feature": "my-agent"})]
 
 
 async def test_migration_from_another_proxy(exporter, gateway: SimServer) -> None:
-    model = create_model("anthropic", "claude-sonnet-4-20250514")
+    model = create_model("anthropic", "claude-sonnet-4-6")
     majordomo_headers = build_extra_headers(feature="my-agent")
     my_headers = {"X-Custom-Header": "value", **majordomo_headers}
     settings = AnthropicModelSettings(max_tokens=64000, extra_headers=my_headers)
@@ -75,7 +75,7 @@ async def test_migration_from_another_proxy(exporter, gateway: SimServer) -> Non
 
 
 async def test_keeping_your_model_settings(exporter, gateway: SimServer) -> None:
-    model = create_model("anthropic", "claude-opus-4-5-20251101")
+    model = create_model("anthropic", "claude-opus-4-1")
     agent = Agent(model=model, system_prompt="You are a research assistant.")
     settings = AnthropicModelSettings(
         max_tokens=64000,
@@ -91,7 +91,7 @@ async def test_keeping_your_model_settings(exporter, gateway: SimServer) -> None
     assert _sent(gateway) == [
         (
             "/v1/messages",
-            "claude-opus-4-5-20251101",
+            "claude-opus-4-1",
             {
                 **KEY,
                 "x-majordomo-feature": "research-agent",
@@ -125,7 +125,7 @@ async def test_gemini_example(exporter, gateway: SimServer) -> None:
 
 
 async def test_extended_thinking(exporter, gateway: SimServer) -> None:
-    model = create_model("anthropic", "claude-opus-4-5-20251101")
+    model = create_model("anthropic", "claude-opus-4-1")
     agent = Agent(model=model, system_prompt="Think step by step.")
     await agent.run(
         "Solve this complex problem...",
@@ -187,7 +187,7 @@ def test_check_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_and_gateway_url(exporter, gateway: SimServer) -> None:
     assert [PROVIDER_DEFAULTS, get_gateway_url()] == [
-        {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-20250514", "gemini": "gemini-2.0-flash"},
+        {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-6", "gemini": "gemini-2.0-flash"},
         gateway.url,
     ]
 

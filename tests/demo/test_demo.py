@@ -99,10 +99,11 @@ def test_every_request_is_priced_and_tagged(demo: DemoRun) -> None:
     tool_call_then_text = 2
     assert rows == [
         *[("openai", "gpt-4o-mini", "research", "query-gen", "alice", "priced", 0)] * tool_call_then_text,
-        ("anthropic", "claude-sonnet-4-5", "research", "synthesis", "alice", "priced", 1),
+        ("anthropic", "claude-sonnet-4-6", "research", "synthesis", "alice", "priced", 1),
         *[("anthropic", "claude-3-5-haiku-latest", "research", "query-gen", "bob", "priced", 0)] * tool_call_then_text,
-        ("gemini-openai", "gemini-2.5-flash", "research", "synthesis", "bob", "priced", 1),
-        *[("gemini-openai", "gemini-2.5-flash", "research", "query-gen", "carol", "priced", 0)] * tool_call_then_text,
+        ("gemini-openai", "gemini-3.5-flash-lite", "research", "synthesis", "bob", "priced", 1),
+        *[("gemini-openai", "gemini-3.5-flash-lite", "research", "query-gen", "carol", "priced", 0)]
+        * tool_call_then_text,
         ("openai", "gpt-4o-mini", "research", "synthesis", "carol", "priced", 1),
     ]
 
@@ -124,7 +125,7 @@ def test_span_tree_nests_gateway_spans_under_the_agent_http_calls(demo: DemoRun)
     shape = []
     for line in tree.splitlines()[2:-1]:
         prefix, _, label = line.partition("─ ")
-        name = label.split("  ")[0].replace("gpt-4o-mini", "M").replace("claude-sonnet-4-5", "M")
+        name = label.split("  ")[0].replace("gpt-4o-mini", "M").replace("claude-sonnet-4-6", "M")
         shape.append(f"{prefix}─ {name}")
     assert shape == [
         "└─ research solid-state batteries",

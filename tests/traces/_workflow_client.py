@@ -30,10 +30,10 @@ _FACTORIES: dict[str, Any] = {
 
 #: user → (query-gen model, synthesis model); every route, each streamed and not; priced model names.
 USERS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
-    "alice": (("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")),
-    "bob": (("anthropic", "claude-3-5-haiku-latest"), ("gemini", "gemini-2.5-flash")),
-    "carol": (("gemini", "gemini-2.5-flash"), ("gemini-openai", "gemini-2.5-flash")),
-    "dave": (("gemini-openai", "gemini-2.5-flash"), ("openai", "gpt-4o-mini")),
+    "alice": (("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-6")),
+    "bob": (("anthropic", "claude-3-5-haiku-latest"), ("gemini", "gemini-3.5-flash-lite")),
+    "carol": (("gemini", "gemini-3.5-flash-lite"), ("gemini-openai", "gemini-3.5-flash-lite")),
+    "dave": (("gemini-openai", "gemini-3.5-flash-lite"), ("openai", "gpt-4o-mini")),
 }
 
 

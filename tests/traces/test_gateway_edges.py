@@ -25,7 +25,7 @@ REQUESTS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
         "/v1/messages",
         {"x-api-key": "sk-ant-sim", "anthropic-version": "2023-06-01"},
         {
-            "model": "claude-sonnet-4-5",
+            "model": "claude-sonnet-4-6",
             "max_tokens": 50,
             "stream": True,
             "messages": [{"role": "user", "content": "hi"}],

@@ -124,7 +124,7 @@ def test_every_record_is_priced(workflow: Workflow) -> None:
 
 def test_pydantic_ai_prices_gemini_through_the_openai_compatible_api(workflow: Workflow) -> None:
     """KNOWN GAP (fails today): `create_gemini_model()` is an `OpenAIChatModel` on an `OpenAIProvider`
-    pointed at the gateway, so Pydantic AI looks `gemini-2.5-flash` up under provider `openai` and
+    pointed at the gateway, so Pydantic AI looks `gemini-3.5-flash-lite` up under provider `openai` and
     finds no price: its chat span has no `operation.cost`; the gateway span, in a traced call, has
     none either (policy `auto`). Those requests' cost is then in the SQL record but in no span's
     `operation.cost`, so a backend summing the trace under-counts.

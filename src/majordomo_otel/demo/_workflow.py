@@ -34,17 +34,17 @@ class Researcher:
 #: Model names genai-prices knows, so every request is priced.
 RESEARCHERS: tuple[Researcher, ...] = (
     Researcher(
-        "alice", "s-alice-1", "solid-state batteries", ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")
+        "alice", "s-alice-1", "solid-state batteries", ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-6")
     ),
     Researcher(
         "bob",
         "s-bob-1",
         "coral reef recovery",
         ("anthropic", "claude-3-5-haiku-latest"),
-        ("gemini", "gemini-2.5-flash"),
+        ("gemini", "gemini-3.5-flash-lite"),
     ),
     Researcher(
-        "carol", "s-carol-1", "small modular reactors", ("gemini", "gemini-2.5-flash"), ("openai", "gpt-4o-mini")
+        "carol", "s-carol-1", "small modular reactors", ("gemini", "gemini-3.5-flash-lite"), ("openai", "gpt-4o-mini")
     ),
 )
 
