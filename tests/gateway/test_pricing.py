@@ -6,7 +6,6 @@ import base64
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,9 @@ from hypothesis import strategies as st
 from majordomo_otel.gateway.pricing import GENAI_PRICES_PROVIDER_IDS, Price, Pricer, price_usage
 from majordomo_otel.gateway.usage import Usage, UsageStatus, reader_for
 from majordomo_otel.gateway.usage._gemini import gemini_usage
+from majordomo_otel.sim._fixtures import BUNDLED_FIXTURES
 
-FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "provider-fixtures").resolve()
+FIXTURES = BUNDLED_FIXTURES
 _ROUTES = {
     ("openai", "chat_completions"): ("openai", "chat_completions", "chat"),
     ("openai", "responses"): ("openai", "responses", "responses"),

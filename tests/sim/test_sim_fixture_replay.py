@@ -9,12 +9,13 @@ import aiohttp
 import pytest
 from inline_snapshot import snapshot
 
+import majordomo_otel
 from majordomo_otel.sim import SimServer, fixtures_dir, load_fixtures
 
 FIXTURES = load_fixtures()
 
 
-def test_all_shared_fixtures_are_found() -> None:
+def test_all_bundled_fixtures_are_found() -> None:
     assert len(FIXTURES) == snapshot(51)
 
 
@@ -64,11 +65,13 @@ async def test_unknown_fixture_is_a_clear_400(sim: SimServer, http: aiohttp.Clie
         )
 
 
-def test_fixtures_dir_defaults_to_shared_beside_the_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fixtures_dir_defaults_to_the_exchanges_bundled_in_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MAJORDOMO_FIXTURES_DIR", raising=False)
     found = fixtures_dir()
-    assert found is not None
-    assert (found.name, found.parent.name, (found / "README.md").is_file()) == ("provider-fixtures", "shared", True)
+    assert (found.relative_to(Path(majordomo_otel.__file__).parent).as_posix(), (found / "README.md").is_file()) == (
+        "sim/fixtures",
+        True,
+    )
 
 
 def test_fixtures_dir_env_override_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """A local stand-in for the OpenAI, Anthropic and Gemini APIs.
 
-It replays the shared recorded fixtures byte for byte (`X-Sim-Fixture`), or answers synthetically with
+It replays the bundled recorded fixtures byte for byte (`X-Sim-Fixture`), or answers synthetically with
 schema-correct, deterministic replies (tool calls included) that real SDKs and Pydantic AI agents accept.
 Steered per request with `X-Sim-*` headers (see `_controls.py`).
 

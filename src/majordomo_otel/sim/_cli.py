@@ -19,7 +19,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7681, help="0 picks a free port (printed on start)")
     parser.add_argument(
-        "--fixtures-dir", type=Path, default=None, help="default: $MAJORDOMO_FIXTURES_DIR or ../shared beside the repo"
+        "--fixtures-dir",
+        type=Path,
+        default=None,
+        help="default: $MAJORDOMO_FIXTURES_DIR or the bundled recordings",
     )
     parser.add_argument("--record", action="store_true", help="keep every request in memory (off for long runs)")
     return parser

@@ -1,4 +1,4 @@
-"""The shared provider fixtures (recorded real exchanges) and their exact wire bytes."""
+"""The recorded provider exchanges (shipped in `sim/fixtures/`) and their exact wire bytes."""
 
 from __future__ import annotations
 
@@ -8,23 +8,20 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 _ENV = "MAJORDOMO_FIXTURES_DIR"
 _JSON_ARRAY_WRITES = 4
 
 
-def fixtures_dir() -> Path | None:
-    """Where the shared provider fixtures live: `$MAJORDOMO_FIXTURES_DIR`, else `../shared/provider-fixtures`
-    beside the repository this package sits in (CI clones the repo with `shared/` next to it), else None."""
+#: The recorded exchanges ship inside the package, so the sim, the demo and the tests need nothing beside it.
+BUNDLED_FIXTURES: Final = Path(__file__).resolve().parent / "fixtures"
+
+
+def fixtures_dir() -> Path:
+    """Where the provider fixtures are read from: `$MAJORDOMO_FIXTURES_DIR`, else the bundled ones."""
     env = os.environ.get(_ENV)
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "pyproject.toml").is_file():
-            candidate = parent.parent / "shared" / "provider-fixtures"
-            return candidate if candidate.is_dir() else None
-    return None
+    return Path(env) if env else BUNDLED_FIXTURES
 
 
 @dataclass(frozen=True, eq=False)

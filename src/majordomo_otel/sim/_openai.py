@@ -1,5 +1,5 @@
 """Synthetic OpenAI replies: chat completions (also Gemini's OpenAI-compatible endpoint), Responses,
-embeddings, legacy completions. Shapes follow what api.openai.com sends today (see the shared fixtures)."""
+embeddings, legacy completions. Shapes follow what api.openai.com sends today (see the recorded fixtures)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recorded provider exchanges (shared/provider-fixtures) as test cases for the usage readers.
+"""Recorded provider exchanges (bundled in majordomo_otel/sim/fixtures) as test cases for the usage readers.
 
 `expected_usage` in the fixtures is the provider's raw counts; `expected_result` maps it, once and
 explicitly per provider, onto our normalised convention (DESIGN.md).
@@ -17,11 +17,12 @@ import pytest
 from dirty_equals import IsStr
 
 from majordomo_otel.gateway.usage import Usage, UsageResult, UsageStatus
+from majordomo_otel.sim._fixtures import BUNDLED_FIXTURES
 
 
 def fixtures_dir() -> Path:
-    """<repo>/../shared/provider-fixtures: CI clones the repo elsewhere with shared/ beside it."""
-    return (Path(__file__).resolve().parents[3] / ".." / "shared" / "provider-fixtures").resolve()
+    """The recorded exchanges bundled with the package (`majordomo_otel/sim/fixtures`)."""
+    return BUNDLED_FIXTURES
 
 
 #: (fixture folder, fixture api) → (reader provider, reader operation)
