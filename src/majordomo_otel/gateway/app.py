@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +66,7 @@ def create_app(
     proxy = Proxy(
         settings,
         session=lambda: _session(gateway),
-        submit=writer.submit,
+        writer=writer,
         authenticator=Authenticator(keys),
         pricer=Pricer(),
         spans=spans,
@@ -146,10 +145,27 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             migrating.cancel()
         await gateway.session.close()
         await gateway.writer.close()
+        _log_records_kept(gateway)
         await gateway.store.close()
         gateway.spans.shutdown()
         if gateway.meter_provider is not None:
             gateway.meter_provider.shutdown()
+
+
+def _log_records_kept(gateway: Gateway) -> None:
+    """The last word on records at shutdown: how many reached the store, and where any others wait."""
+    stats = gateway.writer.stats()
+    line = f"records: {stats['records_written']} written to {_redact(gateway.settings.database_url)}"
+    if stats["spool_depth"]:
+        line += (
+            f"; {stats['spool_depth']} in the spool {gateway.writer.spool.directory} (replayed at next start)"
+        )
+    if stats["records_rejected"]:
+        line += f"; {stats['records_rejected']} refused by the store, kept for `majordomo records` in the spool folder"
+    if stats["stranded"]:
+        log.error("%s; %d could be kept nowhere (store and spool failing)", line, stats["stranded"])
+    else:
+        log.info("%s", line)
 
 
 async def _migrate_or_retry_later(gateway: Gateway) -> asyncio.Task[None] | None:
@@ -184,21 +200,29 @@ async def _readyz(request: web.Request) -> web.Response:
     """Ready means "can take traffic and keep its records", which a database outage alone does not change.
 
     With the store down the gateway still serves and records go to the spool: `degraded`, but 200, so
-    a load balancer does not pull every replica at once during a database outage. 503 only when
-    records could not be kept at all (store down and the spool folder not writable).
+    a load balancer does not pull every replica at once during a database outage. 503 (`failing`) when
+    records could not be kept: the writer is not running, or it refuses work, or the store is down and
+    the spool does not take an actual write. Counts and states only: never a record's contents.
     """
     gateway = request.app[GATEWAY]
-    store_ok = await gateway.store.ping()
-    spool = gateway.writer.spool.directory
-    spool_ok = spool.is_dir() and os.access(spool, os.W_OK)
+    store_ok, spool_ok = await asyncio.gather(_ping(gateway.store), gateway.writer.spool_writable())
+    writer = gateway.writer.stats()
+    keeping = writer["alive"] and writer["accepting"] and (store_ok or spool_ok)
     body: dict[str, Any] = {
-        "status": "ok" if store_ok else ("degraded" if spool_ok else "failing"),
+        "status": "failing" if not keeping else ("ok" if store_ok else "degraded"),
         "store": {"ok": store_ok, "url": _redact(gateway.settings.database_url)},
-        "spool": {"writable": spool_ok, "path": str(spool)},
-        "writer": gateway.writer.stats(),
+        "spool": {"writable": spool_ok, "path": str(gateway.writer.spool.directory)},
+        "writer": writer,
         "spans": gateway.export_stats.snapshot(),
     }
-    return web.json_response(body, status=200 if store_ok or spool_ok else 503)
+    return web.json_response(body, status=200 if keeping else 503)
+
+
+async def _ping(store: Store, timeout: float = 1.0) -> bool:  # noqa: ASYNC109 - a hung database must not hang /readyz
+    try:
+        return await asyncio.wait_for(store.ping(), timeout)
+    except Exception:
+        return False
 
 
 def _redact(url: str) -> str:

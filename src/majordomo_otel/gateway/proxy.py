@@ -35,6 +35,8 @@ from .record import RequestRecord, new_request_id
 from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
 from .settings import Settings
 from .spans import GatewaySpans, SpanPlan
+from .storable import make_storable, storable
+from .store import RecordWriter
 from .usage import UsageReader, UsageStatus, reader_for
 
 log = logging.getLogger("majordomo.gateway")
@@ -49,7 +51,7 @@ class Proxy:
         settings: Settings,
         *,
         session: Callable[[], aiohttp.ClientSession],
-        submit: Callable[[RequestRecord], None],
+        writer: RecordWriter,
         authenticator: Authenticator,
         pricer: Pricer,
         spans: GatewaySpans,
@@ -57,7 +59,7 @@ class Proxy:
     ) -> None:
         self._settings = settings
         self._session = session
-        self._submit = submit
+        self._writer = writer
         self._auth = authenticator
         self._pricer = pricer
         self._spans = spans
@@ -87,6 +89,8 @@ class Proxy:
             if not outcome.ok:
                 return _reply(route.provider, outcome.status, outcome.reason)
             key_id = outcome.key_id
+        if not self._writer.accepting:  # serving it would leave it unbilled
+            return _reply(route.provider, 503, "the gateway cannot keep records right now (store and spool failing)")
 
         plan = self._spans.begin(headers)
         record = RequestRecord(
@@ -121,12 +125,24 @@ class Proxy:
                 record.add_error("client disconnected before the response started")
             raise
         finally:
-            record.response_time_ms = plan.elapsed_ms()
-            if record.responded_at is None:
-                record.responded_at = record.requested_at + timedelta(milliseconds=record.response_time_ms)
+            self._commit(record, plan)
             self._spans.finish(plan, record)
-            self._submit(record)
             self._metrics.record(record, upstream_seconds=plan.upstream_seconds)
+
+    def _commit(self, record: RequestRecord, plan: SpanPlan) -> asyncio.Future[None] | None:
+        """Finish the record and hand it to the writer, once; the returned future (if any) is done when
+        the record is in the journal. A record with a `response_time_ms` is final: nothing changes it after."""
+        if record.response_time_ms is not None:
+            return None
+        record.response_time_ms = plan.elapsed_ms()
+        if record.responded_at is None:
+            record.responded_at = record.requested_at + timedelta(milliseconds=record.response_time_ms)
+        if make_storable(record) and plan.server_attributes:
+            plan.server_attributes = {
+                k: storable(v) if isinstance(v, str) else v for k, v in plan.server_attributes.items()
+            }
+        self._writer.submit(record)
+        return self._writer.durable()
 
     # ---------------------------------------------------------------------------------------------
     async def _forward(
@@ -214,6 +230,8 @@ class Proxy:
         response.headers.extend(downstream_headers(upstream.headers.items(), upstream.headers.get("Connection")))
         response.headers.update(ids)
         complete = False
+        length = upstream.content_length  # None when chunked: then write_eof sends the last bytes
+        received = 0
         try:
             await response.prepare(request)
             content = upstream.content
@@ -233,8 +251,16 @@ class Proxy:
                 if record.time_to_first_token_ms is None:
                     record.time_to_first_token_ms = plan.elapsed_ms()
                 reader.feed(chunk)
+                received += len(chunk)
+                if length is not None and received >= length:  # the last bytes: journal the record first
+                    complete = True
+                    plan.upstream_end_ns = plan.now_ns()
+                    await self._settle(reader, record, plan)
+                    await response.write(chunk)
+                    break
                 await response.write(chunk)
             if complete:
+                await self._settle(reader, record, plan)
                 await response.write_eof()
             elif request.transport is not None:
                 # Upstream broke off: end the client's connection too, so the client sees a
@@ -246,15 +272,28 @@ class Proxy:
             self._client_gone(record, upstream)
             raise
         finally:
-            self._account(reader, record, complete=complete)
-            record.responded_at = record.requested_at + timedelta(milliseconds=plan.elapsed_ms())
+            if record.response_time_ms is None:  # not settled above: an incomplete or failed response
+                self._account(reader, record, complete=complete)
+                record.responded_at = record.requested_at + timedelta(milliseconds=plan.elapsed_ms())
         return response
+
+    async def _settle(self, reader: UsageReader, record: RequestRecord, plan: SpanPlan) -> None:
+        """Account and commit a complete response, and wait until its record is in the journal: the
+        client must not get the last byte of a response whose record a SIGKILL could still lose."""
+        if record.response_time_ms is not None:
+            return
+        self._account(reader, record, complete=True)
+        record.responded_at = record.requested_at + timedelta(milliseconds=plan.elapsed_ms())
+        if (journaled := self._commit(record, plan)) is not None:
+            await journaled
 
     @staticmethod
     def _client_gone(record: RequestRecord, upstream: aiohttp.ClientResponse) -> None:
+        upstream.close()  # stop paying for tokens nobody reads
+        if record.response_time_ms is not None:
+            return  # the whole response was delivered and recorded; only the connection's end was lost
         record.status_code = CLIENT_CLOSED_REQUEST
         record.add_error("client disconnected before the response ended")
-        upstream.close()  # stop paying for tokens nobody reads
 
     def _account(self, reader: UsageReader, record: RequestRecord, *, complete: bool) -> None:
         """Usage → tokens on the record → price."""

@@ -17,6 +17,7 @@ The methods block: the writer calls them one at a time from a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from majordomo_otel.gateway.record import RequestRecord
-from majordomo_otel.gateway.store._codec import record_from_json, record_to_json
+from majordomo_otel.gateway.store._codec import record_from_json, record_to_dict, record_to_json
 
 log = logging.getLogger("majordomo_otel.gateway.store")
 
@@ -75,30 +76,65 @@ class Spool:
 
     # -- append --------------------------------------------------------------------------------------------
     def append(self, records: Sequence[RequestRecord]) -> None:
+        """Append whole lines or nothing: a failed write (disk full) is cut back, so no torn line is left
+        between two good ones; the exception tells the writer to keep the records elsewhere."""
         if not records:
+            return
+        lines = []
+        for r in records:
+            try:
+                lines.append((record_to_json(r) + "\n").encode())
+            except Exception as exc:  # a value JSON cannot hold: set it aside rather than block the spool
+                self.reject([r], f"cannot spool record: {exc!r}")
+        if not lines:
             return
         if self._out is None or self._out_count >= self.segment_records:
             self._open_new_segment()
         assert self._out is not None
-        lines = []
-        for r in records:
-            try:
-                lines.append(record_to_json(r) + "\n")
-            except Exception as exc:  # a value JSON cannot hold: set it aside rather than block the spool
-                self.reject([r], f"cannot spool record: {exc!r}")
-        self._out.write("".join(lines).encode())
-        self._out.flush()
-        if self.fsync:
-            os.fsync(self._out.fileno())
+        fd = self._out.fileno()
+        before = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(b"".join(lines))
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, before)
+            raise
         self._out_count += len(lines)
         self.depth += len(lines)
+
+    def adopt(self, segment: Path) -> None:
+        """Take over a file of record lines (a dead process's journal) as the next spool segment."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        existing = self.segments()
+        if existing:
+            self._next_seq = max(self._next_seq, int(existing[-1].name[len(_PREFIX) : -len(_SUFFIX)]) + 1)
+        segment.rename(self.directory / f"{_PREFIX}{self._next_seq:012d}{_SUFFIX}")
+        self._next_seq += 1
+        if self.fsync:
+            _fsync_dir(self.directory)
+
+    def probe(self) -> None:
+        """Prove the folder takes a write now (a real write and fsync, not a permission check); raises if not."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / ".probe"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"ok\n" * 1024)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            path.unlink(missing_ok=True)
 
     def _open_new_segment(self) -> None:
         self._close_out()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{_PREFIX}{self._next_seq:012d}{_SUFFIX}"
         self._next_seq += 1
-        self._out = open(path, "ab")  # noqa: SIM115 - kept open across appends
+        self._out = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across appends
         self._out_path, self._out_count = path, 0
         if self.fsync:
             _fsync_dir(self.directory)
@@ -134,6 +170,8 @@ class Spool:
                         continue
                     lines += 1
                     offset += len(line)
+                    if line == b"\n":  # a journal's placeholder for a record it could not encode
+                        continue
                     try:
                         records.append(record_from_json(line))
                     except Exception as exc:
@@ -159,7 +197,9 @@ class Spool:
 
     # -- dead letters --------------------------------------------------------------------------------------
     def reject(self, records: Sequence[RequestRecord], reason: str) -> None:
-        lines = [json.dumps({"error": reason, "record": r.as_row()}, default=str) for r in records]
+        """Keep records the store refused, re-importable (`majordomo records import`); ASCII-escaped, so a
+        value no encoder takes (a lone surrogate) is still kept exactly."""
+        lines = [json.dumps({"error": reason, "record": record_to_dict(r)}, default=str) for r in records]
         self._append_rejected(lines)
 
     def _reject_line(self, line: bytes, reason: str) -> None:
