@@ -43,6 +43,19 @@ class Harness:
             await asyncio.sleep(0.02)
 
 
+async def raw_post(url: str, path: str, head: bytes, body: bytes) -> int:
+    """POST with header bytes exactly as given (no client library sends a raw 0xff); returns the status."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST " + path.encode() + b" HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n" + head + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+    )
+    response = await reader.read()
+    writer.close()
+    return int(response.split(b" ", 2)[1])
+
+
 async def start_gateway(
     settings: Settings,
     *,

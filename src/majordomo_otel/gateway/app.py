@@ -54,7 +54,12 @@ def create_app(
 ) -> web.Application:
     """Build the app. The store opens (and migrates) on startup; shutdown drains the writer."""
     store = open_store(settings.database_url)
-    writer = RecordWriter(store, spool_dir=settings.spool_dir or default_spool_dir(settings.database_url))
+    writer = RecordWriter(
+        store,
+        spool_dir=settings.spool_dir or default_spool_dir(settings.database_url),
+        journal=settings.journal,
+        journal_fsync=settings.journal_fsync,
+    )
     keys = KeyCache(store, ttl=settings.key_cache_ttl)
     processor, resource, export_stats = build_span_pipeline(exporter=span_exporter)
     spans = GatewaySpans(processor, resource, settings.span_usage)
@@ -157,9 +162,7 @@ def _log_records_kept(gateway: Gateway) -> None:
     stats = gateway.writer.stats()
     line = f"records: {stats['records_written']} written to {_redact(gateway.settings.database_url)}"
     if stats["spool_depth"]:
-        line += (
-            f"; {stats['spool_depth']} in the spool {gateway.writer.spool.directory} (replayed at next start)"
-        )
+        line += f"; {stats['spool_depth']} in the spool {gateway.writer.spool.directory} (replayed at next start)"
     if stats["records_rejected"]:
         line += f"; {stats['records_rejected']} refused by the store, kept for `majordomo records` in the spool folder"
     if stats["stranded"]:

@@ -55,6 +55,16 @@ class Settings:
     spool_dir: str | None = _setting(
         "MAJORDOMO_SPOOL_DIR", "where records wait while the database is away", default=None
     )
+    journal: bool = _setting(
+        "MAJORDOMO_JOURNAL",
+        "write each record to a local journal before its response ends, so SIGKILL loses none (on/off)",
+        default=True,
+    )
+    journal_fsync: bool = _setting(
+        "MAJORDOMO_JOURNAL_FSYNC",
+        "fsync the journal before a response ends: survives power loss too, costs a disk flush per batch (on/off)",
+        default=False,
+    )
     max_body_bytes: int = _setting(
         "MAJORDOMO_MAX_BODY_BYTES", "largest request body accepted (413 beyond)", default=32 * 1024 * 1024
     )

@@ -23,7 +23,14 @@ class Reply:
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON as the providers send it: UTF-8 text, with what UTF-8 cannot hold (a lone surrogate echoed
+    from a request's `"\\ud800"`) escaped as `\\uXXXX`, as Python-, JS- and Go-based servers do."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":"))
+    return text
 
 
 def json_reply(obj: Any, *, status: int = 200, usage: SimUsage | None = None, content_type: str = JSON) -> Reply:
