@@ -3,6 +3,10 @@
 Subclasses supply only the provider-specific parts: how to read usage out of a parsed JSON body
 (`_JsonReader._extract`) or which SSE events to look at (`_SSEReader._on_event` / `_result`).
 Every public method catches everything: a reader must never break the proxy.
+
+Buffers are bounded twice: per reader (MAX_BODY_BYTES, MAX_SNIFF_BYTES, the splitter's
+MAX_EVENT_BYTES) and for all readers together (`_budget.BUFFER_BUDGET`), which every reader
+reserves its buffered bytes from and gives them back to in `finish` (or when collected unfinished).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._budget import BUFFER_BUDGET
 from ._decode import DecodeError, Decoder, decoder_for
 from ._sse import SSEError, SSESplitter, event_data
 from ._types import Usage, UsageResult, UsageStatus
@@ -88,11 +93,16 @@ def unparseable(error: str, model: str | None = None) -> UsageResult:
 
 
 class _DecodingReader:
-    """Decompresses each chunk and hands plain bytes to `_consume`; records the first failure."""
+    """Decompresses each chunk and hands plain bytes to `_consume`; records the first failure.
 
-    __slots__ = ("_decoder", "_failed", "_finished")
+    Also keeps this reader's share of the process-wide buffer budget (`_reserved` bytes), which
+    subclasses adjust with `_hold` as their buffers change.
+    """
+
+    __slots__ = ("_decoder", "_failed", "_finished", "_reserved")
 
     def __init__(self, content_encoding: str | None) -> None:
+        self._reserved = 0  # first: __del__ reads it even if the rest of __init__ failed
         self._failed: str | None = None
         self._finished: UsageResult | None = None
         self._decoder: Decoder | None = None
@@ -101,8 +111,14 @@ class _DecodingReader:
         except DecodeError as e:
             self._failed = str(e)
 
+    def __del__(self) -> None:
+        # A reader dropped without finish() (a caller's bug, a cancelled task) must not keep its share forever.
+        if self._reserved:
+            BUFFER_BUDGET.used -= self._reserved
+            self._reserved = 0
+
     def feed(self, chunk: bytes) -> None:
-        if self._failed is not None or not chunk:
+        if self._failed is not None or self._finished is not None or not chunk:
             return
         try:
             data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
@@ -129,15 +145,33 @@ class _DecodingReader:
             result = unparseable(self._failed) if self._failed is not None else self._result(complete)
         except Exception as e:
             result = unparseable(f"usage reader failed: {type(e).__name__}: {e}")
+        finally:
+            self._release()
+            self._hold(0)
         self._finished = result
         return result
+
+    def _hold(self, size: int) -> bool:
+        """Make this reader's reservation `size` bytes; False (reservation unchanged) if over the budget."""
+        budget = BUFFER_BUDGET
+        grow = size - self._reserved
+        if grow > 0 and budget.used + grow > budget.cap:
+            return False
+        budget.used += grow
+        self._reserved = size
+        return True
+
+    def _over_budget(self) -> None:
+        """The budget refused: stop buffering for good; the result says the usage was too large to read."""
+        self._fail(BUFFER_BUDGET.over_cap_error())
 
     def _fail(self, error: str) -> None:
         self._failed = error
         self._release()
+        self._hold(0)
 
     def _release(self) -> None:
-        """Drop buffered data once it can no longer be used."""
+        """Drop buffered data once it can no longer be used (its reservation is given back by the caller)."""
 
     def _consume(self, data: bytes) -> None:
         raise NotImplementedError
@@ -164,8 +198,11 @@ class JsonReader(_DecodingReader):
         if self._size > MAX_BODY_BYTES:
             self._too_large = True
             self._chunks = []
-        else:
+            self._hold(0)
+        elif self._hold(self._size):
             self._chunks.append(data)
+        else:
+            self._over_budget()
 
     def _release(self) -> None:
         self._chunks = []
@@ -208,7 +245,7 @@ class SSEReader(_DecodingReader):
     `text/event-stream`.
     """
 
-    __slots__ = ("_error", "_events", "_sniff", "_splitter")
+    __slots__ = ("_error", "_events", "_kept", "_sniff", "_splitter")
 
     def __init__(self, content_encoding: str | None) -> None:
         super().__init__(content_encoding)
@@ -216,12 +253,18 @@ class SSEReader(_DecodingReader):
         self._sniff: bytearray | None = bytearray()
         self._events = 0  # data events seen
         self._error: str | None = None  # an error event in the stream
+        self._kept = 0  # bytes a subclass keeps beyond the splitter and the sniff (Gemini's last event)
 
     def _consume(self, data: bytes) -> None:
+        splitter = self._splitter
         sniff = self._sniff
+        # Reserve what this chunk may add before buffering it, so no buffer outgrows the budget.
+        if not self._hold(self._reserved + (2 * len(data) if sniff is not None else len(data))):
+            self._over_budget()
+            return
         if sniff is not None and len(sniff) < MAX_SNIFF_BYTES:
             sniff += data[: MAX_SNIFF_BYTES - len(sniff)]
-        for event in self._splitter.feed(data):
+        for event in splitter.feed(data):
             if self._failed is not None:
                 return
             if self._events == 0:
@@ -230,10 +273,17 @@ class SSEReader(_DecodingReader):
                 self._sniff = None
             self._events += 1
             self._on_event(event)
+        if self._failed is None:
+            # Settle on what is actually held: an event's bytes leave the splitter once it is complete.
+            sniff = self._sniff
+            held = len(splitter._buf) + self._kept + (len(sniff) if sniff is not None else 0)
+            if held != self._reserved and not self._hold(held):
+                self._over_budget()
 
     def _release(self) -> None:
         self._sniff = None
         self._splitter = SSESplitter()
+        self._kept = 0
 
     def _result(self, complete: bool) -> UsageResult:
         if self._events == 0:

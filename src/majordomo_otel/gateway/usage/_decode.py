@@ -26,30 +26,49 @@ class Decoder(Protocol):
     def flush(self) -> bytes: ...
 
 
-class _Zlib:
-    """gzip or deflate; deflate tries zlib-wrapped first, then raw (servers send both)."""
+def is_zlib_header(head: bytes) -> bool:
+    """Whether the first 2 bytes of a deflate body are a zlib header (RFC 1950), not raw deflate.
 
-    __slots__ = ("_encoding", "_obj", "_started")
+    CM (low nibble of CMF) is 8, the window (CINFO) at most 32K, no preset dictionary, and
+    CMF*256 + FLG a multiple of 31.
+    """
+    cmf, flg = head[0], head[1]
+    return cmf & 0x0F == 8 and cmf >> 4 <= 7 and not flg & 0x20 and (cmf << 8 | flg) % 31 == 0
+
+
+class _Zlib:
+    """gzip or deflate; deflate may be zlib-wrapped or raw (servers send both): its first 2 bytes
+    decide, however the body is chunked (a 1-byte first chunk is held until the second arrives)."""
+
+    __slots__ = ("_encoding", "_head", "_obj", "_started")
 
     def __init__(self, encoding: str) -> None:
         self._encoding = encoding
-        wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        self._obj = zlib.decompressobj(wbits)
+        self._head = b""  # deflate: the bytes seen before the header could be told
+        gzip = encoding in ("gzip", "x-gzip")
+        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
         self._started = False
 
     def decompress(self, data: bytes) -> bytes:
+        if self._obj is None:
+            data = self._head + data
+            if len(data) < 2:
+                self._head = data
+                return b""
+            self._head = b""
+            self._obj = zlib.decompressobj(zlib.MAX_WBITS if is_zlib_header(data) else -zlib.MAX_WBITS)
         try:
             out = self._obj.decompress(data)
         except zlib.error as e:
-            if self._encoding == "deflate" and not self._started:
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._started = True
-                return self.decompress(data)
             raise DecodeError(f"{self._encoding} decoding failed: {e}") from None
         self._started = True
         return out
 
     def flush(self) -> bytes:
+        if self._obj is None:  # deflate that never got 2 bytes: nothing, or a body cut after 1 byte
+            if self._head:
+                raise DecodeError(f"{self._encoding} stream ended before its end marker")
+            return b""
         try:
             out = self._obj.flush()
         except zlib.error as e:  # pragma: no cover - flush rarely fails once decompress succeeded

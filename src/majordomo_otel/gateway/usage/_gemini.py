@@ -128,10 +128,15 @@ class GenerateStreamReader(SSEReader):
     def _on_event(self, event: bytes) -> None:
         if b'"usageMetadata"' in event:
             self._last = event
+            self._kept = len(event)  # counted against the buffer budget, like the splitter's bytes
         elif b'"error"' in event:
             body = self.parse_event(event)
             if error := provider_error(body):
                 self._error = error
+
+    def _release(self) -> None:
+        super()._release()
+        self._last = None
 
     def _stream_result(self, complete: bool) -> UsageResult:
         if self._last is None:
