@@ -1,4 +1,4 @@
-"""`majordomo`: gateway, migrate, keys, costs, sim, demo.
+"""`majordomo`: gateway, migrate, keys, records, costs, sim, demo.
 
 Heavy imports (aiohttp, the store drivers) happen inside each command, so `majordomo --help`
 is instant and the client half never pulls in the gateway.
@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -88,6 +89,40 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_records(args: argparse.Namespace) -> int:
+    from .gateway.store import default_spool_dir, open_store
+    from .gateway.store._rejected import import_rejected, read_rejected
+
+    settings = _settings(args)
+    spool = Path(settings.spool_dir) if settings.spool_dir else default_spool_dir(settings.database_url)
+    if args.records_command == "rejected":
+        entries = read_rejected(spool)
+        print(f"{'id':36}  {'requested at (UTC)':26}  {'provider':10}  {'model':24}  why")
+        for e in entries:
+            r = e.record
+            when = r.requested_at.isoformat(timespec="seconds") if r is not None else "-"
+            print(
+                f"{r.id if r else '-':36}  {when:26}  {(r.provider or '-') if r else '-':10}  "
+                f"{((r.model or r.request_model or '-') if r else '-')[:24]:24}  {e.error}"
+            )
+        hint = "; `majordomo records import` retries them" if entries else ""
+        print(f"{len(entries)} rejected record(s) in {spool}{hint}", file=sys.stderr)
+        return 0
+
+    async def run() -> int:
+        store = open_store(settings.database_url)
+        await store.open()
+        try:
+            await store.migrate()
+            result = await import_rejected(store, spool)
+        finally:
+            await store.close()
+        print(f"imported {result.imported} record(s); {result.still_rejected} still rejected (in {spool})")
+        return 1 if result.still_rejected else 0
+
+    return asyncio.run(run())
+
+
 def cmd_costs(args: argparse.Namespace) -> int:
     from .costs import run_costs
 
@@ -131,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     _database_flag(revoke)
     keys.set_defaults(func=cmd_keys)
+
+    records = sub.add_parser("records", help="records the database refused: show them, import them again")
+    records_sub = records.add_subparsers(dest="records_command", required=True)
+    for name, text in (
+        ("rejected", "list rejected records (spool folder's rejected.jsonl)"),
+        ("import", "insert rejected records again, their text made storable; what still fails stays"),
+    ):
+        cmd = records_sub.add_parser(name, help=text)
+        _database_flag(cmd)
+        cmd.add_argument("--spool-dir", help="the gateway's spool folder [env MAJORDOMO_SPOOL_DIR]")
+    records.set_defaults(func=cmd_records)
 
     costs = sub.add_parser("costs", help="cost totals by feature, step, user, session, model, provider")
     _database_flag(costs)
