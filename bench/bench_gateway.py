@@ -233,6 +233,8 @@ def summarise(
     """One markdown table per workload; added figures against `reference[target]` in the same round."""
     lines: list[str] = []
     for w in WORKLOADS:
+        if not any((t.name, w.name) in results for t in targets):
+            continue
         ttfb = w.tool == "py"
         lines += ["", f"### {w.name} ({'aiohttp client' if ttfb else 'wrk'})", ""]
         head = "| target | req/s | x direct | p50 ms | added p50 | p99 ms | added p99 |"
@@ -245,6 +247,8 @@ def summarise(
             if not cells:
                 continue
             ref_name = reference.get(t.name, "direct")
+            if (ref_name, w.name) not in results:
+                ref_name = "direct"
             ref = results[(ref_name, w.name)]
             rounds = list(zip(cells, ref, strict=True))
             ratio = _med([c.load.rps / r.load.rps for c, r in rounds])
@@ -416,6 +420,13 @@ async def main_async(args: argparse.Namespace) -> int:
         t = _start_gateway("gateway sqlite+auth", tmp, sim_url, f"sqlite:///{sqlite_auth}", auth=True)
         t.count_rows = _sqlite_counter(sqlite_auth)
         targets.append(t)
+        sqlite_nojournal = tmp / "nojournal.db"
+        env = _clean_env(MAJORDOMO_JOURNAL="off")
+        t = _start_gateway(
+            "gateway sqlite+auth no-journal", tmp, sim_url, f"sqlite:///{sqlite_nojournal}", auth=True, env=env
+        )
+        t.count_rows = _sqlite_counter(sqlite_nojournal)
+        targets.append(t)
         sqlite_noauth = tmp / "noauth.db"
         t = _start_gateway("gateway sqlite no-auth", tmp, sim_url, f"sqlite:///{sqlite_noauth}", auth=False)
         t.count_rows = _sqlite_counter(sqlite_noauth)
@@ -436,17 +447,19 @@ async def main_async(args: argparse.Namespace) -> int:
         targets.append(_start_baseline("uvicorn+httpx", "_passthrough_httpx.py", tmp, sim_url))
         targets.append(_start_baseline("aiohttp+aiohttp", "_passthrough_aiohttp.py", tmp, sim_url))
         reference = {"gateway sqlite+auth+OTLP": "gateway sqlite+auth"}
+        selected = [t for t in targets if t.name == "direct" or not args.targets or t.name in args.targets]
 
         print(f"targets up (temp dir {tmp}); warming up", flush=True)
-        for target in targets:
-            for w in WORKLOADS:
+        workloads = [w for w in WORKLOADS if not args.workloads or any(x in w.name for x in args.workloads)]
+        for target in selected:
+            for w in workloads:
                 if not (target.only_chat and w.stream):
-                    await run_cell(target, w, 1, tmp)
+                    await run_cell(target, w, args.warmup_seconds, tmp)
 
         results: dict[tuple[str, str], list[Cell]] = {}
         for r in range(args.rounds):
-            order = targets[r % len(targets) :] + targets[: r % len(targets)]
-            for w in WORKLOADS:
+            order = selected[r % len(selected) :] + selected[: r % len(selected)]
+            for w in workloads:
                 for target in order:
                     if target.only_chat and w.stream:
                         continue
@@ -479,17 +492,17 @@ async def main_async(args: argparse.Namespace) -> int:
             "`X-Sim-Delay-Ms: 5` (a sleep before every write, so a stream lasts ~125 ms and its first "
             "chunk leaves long before the last). `1 core at 100% ⇒ req/s` = 1000 / CPU ms per request: "
             "the gateway's capacity on a core of its own, which the shared machine does not give it.",
-            *summarise(results, targets, reference),
+            *summarise(results, selected, reference),
             "",
         ]
-        if not args.no_profile:
-            gw = targets[1]
+        gw = next((t for t in selected if t.name == "gateway sqlite+auth"), None)
+        if not args.no_profile and gw is not None:
             out += ["## Where the gateway's CPU goes (py-spy)", ""]
             for w in (WORKLOADS[1], WORKLOADS[3]):
                 out += await profile(gw, w, args.profile_seconds, tmp)
         text = "\n".join(out)
         print(text)
-        dest = BENCH / "results" / f"gateway-{date}.md"
+        dest = Path(args.out) if args.out else BENCH / "results" / f"gateway-{date}.md"
         dest.parent.mkdir(exist_ok=True)
         dest.write_text(text + "\n")
         print(f"written to {dest}")
@@ -517,6 +530,10 @@ def main() -> int:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test", help="'' to skip PostgreSQL")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DBs, profiles)")
+    parser.add_argument("--warmup-seconds", type=float, default=1, help="per cell, before the rounds")
+    parser.add_argument("--targets", nargs="+", help="only these targets (exact names; direct always runs)")
+    parser.add_argument("--workloads", nargs="+", help="only workloads whose name contains one of these")
+    parser.add_argument("--out", help="results file (default bench/results/gateway-<date>.md)")
     args = parser.parse_args()
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     for tool in ("wrk", "taskset"):

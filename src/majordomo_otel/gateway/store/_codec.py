@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
 
 _DATETIME_FIELDS = frozenset({"requested_at", "responded_at"})
@@ -34,15 +36,26 @@ def parse_utc(text: str) -> datetime:
 _values = operator.attrgetter(*COLUMNS)
 _DATETIME_AT = tuple(i for i, name in enumerate(COLUMNS) if name in _DATETIME_FIELDS)
 _DECIMAL_AT = tuple(i for i, name in enumerate(COLUMNS) if name in _DECIMAL_FIELDS)
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ORJSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_APPEND_NEWLINE
 
 
-def record_to_json(record: RequestRecord) -> str:
-    """One spool or journal line (no newline). Decimals as strings so no precision is lost on disk.
+def _decimal_text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)  # as text, so no precision is lost on disk
+    raise TypeError(f"{type(value).__name__} is not a record value")
 
-    On every request's path (the journal), hence `attrgetter` and index loops rather than a dict walk.
+
+def record_to_line(record: RequestRecord) -> bytes:
+    """One spool or journal line, newline included: the record's fields as a JSON object.
+
+    On every request's path (the journal), hence orjson, which encodes the dataclass itself in ~3 µs
+    (the stdlib encoder took ~15-19 µs). Text orjson refuses (a lone surrogate: not valid UTF-8) is
+    written ASCII-escaped by the stdlib instead, so the line still holds the record exactly.
     """
-    return _encode(record_to_dict(record))
+    try:
+        return orjson.dumps(record, default=_decimal_text, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return (json.dumps(record_to_dict(record), separators=(",", ":")) + "\n").encode()
 
 
 def record_to_dict(record: RequestRecord) -> dict[str, Any]:
@@ -58,7 +71,7 @@ def record_to_dict(record: RequestRecord) -> dict[str, Any]:
 
 
 def record_from_json(line: str | bytes) -> RequestRecord:
-    """Inverse of `record_to_json`; unknown keys (a newer writer's spool) are ignored."""
+    """Inverse of `record_to_line`; unknown keys (a newer writer's spool) are ignored."""
     return record_from_dict(json.loads(line))
 
 

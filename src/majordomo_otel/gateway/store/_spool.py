@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from majordomo_otel.gateway.record import RequestRecord
-from majordomo_otel.gateway.store._codec import record_from_json, record_to_dict, record_to_json
+from majordomo_otel.gateway.store._codec import record_from_json, record_to_dict, record_to_line
 
 log = logging.getLogger("majordomo_otel.gateway.store")
 
@@ -83,7 +83,7 @@ class Spool:
         lines = []
         for r in records:
             try:
-                lines.append((record_to_json(r) + "\n").encode())
+                lines.append(record_to_line(r))
             except Exception as exc:  # a value JSON cannot hold: set it aside rather than block the spool
                 self.reject([r], f"cannot spool record: {exc!r}")
         if not lines:

@@ -32,7 +32,7 @@ from typing import Any, TypedDict, TypeVar
 
 from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store._base import Store
-from majordomo_otel.gateway.store._codec import record_to_json
+from majordomo_otel.gateway.store._codec import record_to_line
 from majordomo_otel.gateway.store._journal import Journal
 from majordomo_otel.gateway.store._spool import Spool
 
@@ -124,7 +124,7 @@ class RecordWriter:
                 return
             if self.journal is not None:
                 try:
-                    self.journal.append((record_to_json(record) + "\n").encode())
+                    self.journal.append(record_to_line(record))
                 except Exception:  # a value the encoder refuses: the spool sets the record aside later
                     self.encoding_failures += 1
                     self.journal.append(b"\n")  # keeps journal numbering equal to submit numbering
