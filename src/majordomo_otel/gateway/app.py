@@ -204,16 +204,18 @@ async def _readyz(request: web.Request) -> web.Response:
 
     With the store down the gateway still serves and records go to the spool: `degraded`, but 200, so
     a load balancer does not pull every replica at once during a database outage. 503 (`failing`) when
-    records could not be kept: the writer is not running, or it refuses work, or the store is down and
-    the spool does not take an actual write. Counts and states only: never a record's contents.
+    records could not be kept: the writer is not running, or it refuses work, or the store is down (or
+    answers but its writes fail) and the spool does not take an actual write. Counts and states only:
+    never a record's contents.
     """
     gateway = request.app[GATEWAY]
-    store_ok, spool_ok = await asyncio.gather(_ping(gateway.store), gateway.writer.spool_writable())
+    reachable, spool_ok = await asyncio.gather(_ping(gateway.store), gateway.writer.spool_writable())
     writer = gateway.writer.stats()
+    store_ok = reachable and writer["store_ok"]  # a database that answers but refuses writes (disk full) is not ok
     keeping = writer["alive"] and writer["accepting"] and (store_ok or spool_ok)
     body: dict[str, Any] = {
         "status": "failing" if not keeping else ("ok" if store_ok else "degraded"),
-        "store": {"ok": store_ok, "url": _redact(gateway.settings.database_url)},
+        "store": {"ok": store_ok, "reachable": reachable, "url": _redact(gateway.settings.database_url)},
         "spool": {"writable": spool_ok, "path": str(gateway.writer.spool.directory)},
         "writer": writer,
         "spans": gateway.export_stats.snapshot(),
