@@ -20,9 +20,6 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _arm(mode: str, base_url: str, n: int) -> float:
@@ -119,19 +116,10 @@ def main() -> None:
         print(json.dumps(_arm(args.arm, args.url, args.requests)))
         return
 
-    sys.path.insert(0, str(ROOT))
-    from tests.client._fake import FakeServer
+    from majordomo_otel.sim import SimServer
 
-    server = FakeServer().start()
-    results: dict[str, list[float]] = {"bare": [], "majordomo": []}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
-    for round_no in range(args.rounds):
-        order = ["bare", "majordomo"] if round_no % 2 == 0 else ["majordomo", "bare"]
-        for arm in order:
-            cmd = [sys.executable, __file__, "--arm", arm, "--url", server.url, "--requests", str(args.requests)]
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-            results[arm].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    server.stop()
+    with SimServer.in_thread() as server:
+        results = _rounds(args, server.url)
     _micro()
     bare, ours = statistics.median(results["bare"]), statistics.median(results["majordomo"])
     print(f"bare OTel (httpx2 + Pydantic AI): {bare:8.1f} µs/request  (rounds: {[round(x) for x in results['bare']]})")
@@ -139,6 +127,19 @@ def main() -> None:
         f"instrument() + tags():           {ours:8.1f} µs/request  (rounds: {[round(x) for x in results['majordomo']]})"
     )
     print(f"added per request:               {ours - bare:8.1f} µs (median of {args.rounds} interleaved rounds)")
+
+
+def _rounds(args: argparse.Namespace, url: str) -> dict[str, list[float]]:
+    """Each arm in its own process against the stand-in upstream, alternating which goes first."""
+    results: dict[str, list[float]] = {"bare": [], "majordomo": []}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
+    for round_no in range(args.rounds):
+        order = ["bare", "majordomo"] if round_no % 2 == 0 else ["majordomo", "bare"]
+        for arm in order:
+            cmd = [sys.executable, __file__, "--arm", arm, "--url", url, "--requests", str(args.requests)]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            results[arm].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
 
 
 if __name__ == "__main__":

@@ -158,9 +158,9 @@ async def main_async(args: argparse.Namespace) -> int:
         ]
         text = "\n".join(out)
         print(text)
-        results_dir = bg.BENCH / "results"
-        results_dir.mkdir(exist_ok=True)
-        (results_dir / f"spans-{now.strftime('%Y-%m-%d')}.md").write_text(text + "\n")
+        dest = Path(args.out) if args.out else bg.BENCH / "results" / f"spans-{now.strftime('%Y-%m-%d')}.md"
+        dest.parent.mkdir(exist_ok=True)
+        dest.write_text(text + "\n")
         return 0
     finally:
         for proc in reversed(procs):
@@ -171,6 +171,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--out", help="results file (default bench/results/spans-<date>.md)")
     args = parser.parse_args()
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return asyncio.run(main_async(args))

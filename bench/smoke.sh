@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every bench script, briefly: proves they still run end to end (CI runs this; the numbers mean nothing).
+# A new bench script must be added here (tests/examples/test_bench_smoke.py checks).
+set -euo pipefail
+cd "$(dirname "$0")"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+run() { echo "bench smoke: $*"; python "$@" > "$out/log" 2>&1 || { cat "$out/log"; exit 1; }; }
+
+run bench_usage.py
+run bench_store.py --records 200 --repeat 1
+run bench_sim.py --seconds 0.3
+run bench_client.py --rounds 1 --requests 10
+run bench_gateway.py --rounds 1 --seconds 0.3 --ttfb-seconds 0.3 --warmup-seconds 0.1 --profile-seconds 1 --out "$out/gateway.md"
+run bench_spans.py --rounds 1 --seconds 0.3 --out "$out/spans.md"
+run soak_kill.py --rounds 2 --concurrency 8 --max-kill-after 0.5
+echo "bench smoke: all passed"
