@@ -53,17 +53,14 @@ try:  # private helpers the compiled plans are built with; without them, genai-p
 except ImportError:  # pragma: no cover - a genai-prices release that moved them
     _collect_resolved_model_prices = _get_registry = None  # type: ignore[assignment]
 
+from .custom_prices import CustomPrices
+from .providers import BUILTIN
 from .usage import Usage
 
 __all__ = ["GENAI_PRICES_PROVIDER_IDS", "Price", "Pricer", "price_usage"]
 
-#: Our provider names → genai-prices provider ids (Gemini's OpenAI-compatible endpoint is Google's).
-GENAI_PRICES_PROVIDER_IDS: Mapping[str, str] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "gemini-openai": "google",
-}
+#: Our built-in provider names → genai-prices provider ids, from the provider table.
+GENAI_PRICES_PROVIDER_IDS: Mapping[str, str] = {p.name: p.price_id for p in BUILTIN if p.price_id}
 
 #: Distinct (provider, model) pairs kept; model names come from responses and requests, so bound it.
 _MAX_CACHED_MODELS = 4096
@@ -270,10 +267,25 @@ class Pricer:
     (`genai_prices.UpdatePrices`), lookups are redone against the new data.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, price_ids: Mapping[str, str] | None = None, custom: CustomPrices | None = None) -> None:
+        #: provider name → genai-prices id (the provider table's); a name not in it is taken as an id
+        self._price_ids = GENAI_PRICES_PROVIDER_IDS if price_ids is None else price_ids
+        self._custom = custom or CustomPrices()
         self._snapshot: DataSnapshot | None = None
         self._models: dict[tuple[str, str], _Model | None] = {}
         self._plans: dict[int, tuple[ModelPrice, _Plan | None]] = {}
+
+    def price_record(self, provider: str, model: str | None, usage: Usage) -> tuple[Price | None, str]:
+        """The price and the record's `pricing_status`: priced, priced_by_config, unknown_model or unpriceable."""
+        if (rates := self._custom.get(provider, model)) is not None:
+            costs = rates.cost(usage)
+            if costs is None:
+                return None, "unpriceable"
+            return Price(input_cost=costs[0], output_cost=costs[1], total_cost=costs[0] + costs[1]), "priced_by_config"
+        price = self.price(provider, model, usage)
+        if price is not None:
+            return price, "priced"
+        return None, "unpriceable" if self.known(provider, model) else "unknown_model"
 
     def known(self, provider: str, model: str | None) -> bool:
         """Whether genai-prices has a price for `model` at `provider`."""
@@ -360,7 +372,7 @@ class Pricer:
             return self._models[key]
         except KeyError:
             pass
-        provider_id = GENAI_PRICES_PROVIDER_IDS.get(provider, provider)
+        provider_id = self._price_ids.get(provider, provider)
         try:
             provider_info, model_info = snapshot.find_provider_model(model, None, provider_id, None)
         except LookupError:
