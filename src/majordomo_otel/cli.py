@@ -1,18 +1,26 @@
 """`majordomo`: gateway, migrate, keys, records, costs, sim, demo.
 
 Heavy imports (aiohttp, the store drivers) happen inside each command, so `majordomo --help`
-is instant and the client half never pulls in the gateway.
+is instant and the client half never pulls in the gateway. A command that fails says so in one line
+(what failed, what to do) with exit code 1; `--verbose` or `MAJORDOMO_LOG_LEVEL=DEBUG` adds the
+traceback. No command prints a password.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import os
+import socket
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ._redact import hide_password
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -49,7 +57,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             await store.close()
 
     version = asyncio.run(run())
-    print(f"schema at version {version}: {settings.database_url}")
+    print(f"schema at version {version}: {hide_password(settings.database_url)}")
     return 0
 
 
@@ -58,6 +66,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from .gateway.store import open_store
 
     settings = _settings(args)
+    if args.keys_command != "create":
+        _require_database(settings.database_url)  # listing or revoking must not create an empty database
 
     async def run() -> int:
         store = open_store(settings.database_url)
@@ -141,10 +151,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _require_database(url: str) -> None:
+    from .costs._cli import _check_sqlite_file
+
+    _check_sqlite_file(url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .gateway.settings import add_arguments
 
     parser = argparse.ArgumentParser(prog="majordomo", description="LLM cost attribution gateway and tools")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--verbose", action="store_true", help="show the traceback when a command fails")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gw = sub.add_parser("gateway", help="run the gateway (default 127.0.0.1:7680)")
@@ -202,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("majordomo-otel")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -209,9 +236,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except ValueError as exc:
-        print(f"majordomo: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        if args.verbose or os.environ.get("MAJORDOMO_LOG_LEVEL", "").upper() == "DEBUG":
+            traceback.print_exc()
+        print(f"majordomo {args.command}: {explain(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+
+
+def explain(exc: BaseException) -> str:
+    """One line a person can act on: what failed and what to do. Never a password."""
+    text = hide_password(str(exc))
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"{text}: the port is in use; stop the process using it or choose another with --port"
+    if isinstance(exc, ValueError):
+        return text
+    if isinstance(exc, ModuleNotFoundError):
+        return f'{text}: install the extra it belongs to, e.g. pip install "majordomo-otel[gateway,postgres]"'
+    if _is_database_error(exc):
+        return (
+            f"cannot use the database ({type(exc).__name__}: {text or 'no detail'}): check --database-url or "
+            "MAJORDOMO_DATABASE_URL and that the server is running and reachable"
+        )
+    return f"{type(exc).__name__}: {text or 'no detail'} (--verbose shows the traceback)"
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """Connection and driver errors of either store (by module, so no driver is imported to check)."""
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    return type(exc).__module__.split(".")[0] in {"asyncpg", "psycopg", "sqlite3"}
 
 
 if __name__ == "__main__":

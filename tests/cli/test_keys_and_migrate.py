@@ -62,7 +62,21 @@ def test_keys_revoke_marks_the_key_revoked(tmp_path: Path, capsys: pytest.Captur
 
 def test_revoking_an_unknown_key_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'k.db'}"
+    assert _run(capsys, "migrate", "--database-url", url)[0] == 0
     assert _run(capsys, "keys", "revoke", "nope", "--database-url", url) == (1, "", "no key nope\n")
+
+
+def test_listing_keys_where_there_is_no_database_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nothing-here.db"
+    code, out, err = _run(capsys, "keys", "list", "--database-url", f"sqlite:///{path}")
+    assert (code, out, err, path.exists()) == (
+        2,
+        "",
+        f"majordomo keys: no database at {path} (set --database-url or MAJORDOMO_DATABASE_URL)\n",
+        False,
+    )
 
 
 def test_keys_work_on_postgresql(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,4 +90,4 @@ def test_keys_work_on_postgresql(pg_url: str, capsys: pytest.CaptureFixture[str]
 def test_an_unsupported_database_url_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "migrate", "--database-url", "mysql://localhost/db")
     assert (code, out) == (2, "")
-    assert err == IsStr(regex=r"majordomo: unsupported database URL scheme 'mysql'.*\n")
+    assert err == IsStr(regex=r"majordomo migrate: unsupported database URL scheme 'mysql'.*\n")

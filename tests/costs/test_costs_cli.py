@@ -301,14 +301,14 @@ def test_unknown_grouping_is_a_usage_error(known_url: str, capsys: pytest.Captur
         (
             2,
             "",
-            "majordomo: --by: unknown grouping team (choose from feature, step, user, session, model, provider)\n",
+            "majordomo costs: --by: unknown grouping team (choose from feature, step, user, session, model, provider)\n",
         )
     )
 
 
 def test_bad_since_is_a_usage_error(known_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(capsys, "--since", "yesterday", "--database-url", known_url) == snapshot(
-        (2, "", "majordomo: --since: expected an ISO time or a duration like 30m, 24h, 7d; got 'yesterday'\n")
+        (2, "", "majordomo costs: --since: expected an ISO time or a duration like 30m, 24h, 7d; got 'yesterday'\n")
     )
 
 
@@ -316,7 +316,7 @@ def test_missing_sqlite_file_is_not_created(tmp_path, capsys: pytest.CaptureFixt
     path = tmp_path / "typo.db"
     code, out, err = run_cli(capsys, "--database-url", f"sqlite:///{path}")
     assert (code, out, err.replace(str(tmp_path), "<tmp>")) == snapshot(
-        (2, "", "majordomo: no database at <tmp>/typo.db (set --database-url or MAJORDOMO_DATABASE_URL)\n")
+        (2, "", "majordomo costs: no database at <tmp>/typo.db (set --database-url or MAJORDOMO_DATABASE_URL)\n")
     )
     assert not path.exists()
 

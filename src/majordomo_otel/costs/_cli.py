@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +22,9 @@ from ._render import render_totals, render_trace
 if TYPE_CHECKING:
     from majordomo_otel.gateway.settings import Settings
     from majordomo_otel.gateway.store import Store
+
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _check_sqlite_file(url: str) -> None:
@@ -50,6 +54,8 @@ def run_costs(args: argparse.Namespace, settings: Settings) -> int:
     until = parse_when(args.until, now=now, flag="--until")
     fmt = getattr(args, "format", None) or "table"
     if args.trace:
+        if not _TRACE_ID.fullmatch(args.trace.strip().lower()):
+            raise ValueError(f"--trace {args.trace!r} is not a trace id (32 hex digits, as in llm_requests)")
         trace = asyncio.run(
             _with_store(settings.database_url, lambda s: trace_costs(s, args.trace, since=since, until=until))
         )
