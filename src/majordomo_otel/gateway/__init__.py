@@ -1,0 +1,39 @@
+"""The gateway: an OTel-aware proxy in front of the providers' own APIs that records what each request cost.
+
+Per request (docs/architecture.md has the whole picture):
+
+* `routes`: method + raw path + a few headers → provider (the `providers` table), operation, upstream path;
+* `auth` / `keys`: the `X-Majordomo-Key` check, from an in-memory copy of the key table;
+* `request_body`: `model` and `stream` read without parsing the whole body;
+* `proxy`: the client's bytes upstream unchanged, the response back chunk by chunk (`headers` decides
+  which headers cross), teed into a usage reader;
+* `usage`: tokens from JSON bodies and SSE streams, one reader per API family;
+* `pricing` (genai-prices) and `custom_prices` (the config's `[prices]`): the cost;
+* `record` / `storable`: the `RequestRecord`, its text made valid for both stores;
+* `store`: journal, bounded queue, batches to SQLite or PostgreSQL, spool while the database is away;
+* `spans` / `metrics`: the same record as the gateway's spans in the caller's trace, and counters.
+
+`app` builds the aiohttp application, `serve` runs it, `settings` holds every setting once.
+Imports are lazy so that importing `majordomo_otel.gateway.settings` (the CLI does) pulls in no aiohttp.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import create_app
+    from .serve import serve
+    from .settings import Settings, load_settings
+
+__all__ = ["Settings", "create_app", "load_settings", "serve"]
+
+_HOMES = {"create_app": "app", "serve": "serve", "Settings": "settings", "load_settings": "settings"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
