@@ -7,7 +7,8 @@ the response *headers* arrive, so a cost can only ride on a non-streamed respons
 cost is known after the body, when the span has already ended (it lives on the gateway span instead).
 
 The hooks run inside the OpenTelemetry httpx/httpx2 instrumentation (`response_hook` /
-`async_response_hook`); `response_hooks()` chains a hook the user passed after ours.
+`async_response_hook`; `response_hooks()` chains a hook the user passed after ours) and the aiohttp
+one (`aiohttp_response_hook`), whose spans also end when the response headers arrive.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Final
 
 from opentelemetry.trace import Span
 
-__all__ = ["COST_HEADER", "REQUEST_ID_HEADER", "annotate", "response_hooks"]
+__all__ = ["COST_HEADER", "REQUEST_ID_HEADER", "aiohttp_response_hook", "annotate", "response_hooks"]
 
 REQUEST_ID_HEADER: Final = "X-Majordomo-Request-Id"
 COST_HEADER: Final = "X-Majordomo-Cost"
@@ -57,10 +58,6 @@ def annotate(span: Span, headers: Any) -> None:
     span.set_attributes(attributes)
 
 
-def _annotate_response(span: Span, request: Any, response: Any) -> None:
-    annotate(span, response.headers)
-
-
 def response_hooks(user_sync: SyncHook | None = None, user_async: AsyncHook | None = None) -> dict[str, Any]:
     """`response_hook` / `async_response_hook` keyword arguments for the httpx instrumentors.
 
@@ -68,19 +65,26 @@ def response_hooks(user_sync: SyncHook | None = None, user_async: AsyncHook | No
     """
 
     def sync_hook(span: Span, request: Any, response: Any) -> None:
-        _safe(span, request, response)
+        _annotate_quietly(span, response)
         if user_sync is not None:
             user_sync(span, request, response)
 
     async def async_hook(span: Span, request: Any, response: Any) -> None:
-        _safe(span, request, response)
+        _annotate_quietly(span, response)
         if user_async is not None:
             await user_async(span, request, response)
 
     return {"response_hook": sync_hook, "async_response_hook": async_hook}
 
 
-def _safe(span: Span, request: Any, response: Any) -> None:
+def aiohttp_response_hook(span: Span, params: Any) -> None:
+    """`response_hook` for the aiohttp instrumentor; `params` has no `response` when the request failed."""
+    response = getattr(params, "response", None)
+    if response is not None:
+        _annotate_quietly(span, response)
+
+
+def _annotate_quietly(span: Span, response: Any) -> None:
     """Telemetry must never break the caller's request."""
     with contextlib.suppress(Exception):
-        _annotate_response(span, request, response)
+        annotate(span, response.headers)

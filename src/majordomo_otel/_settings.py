@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_GATEWAY_URL: Final = "http://localhost:7680"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Origin = tuple[str, str, int]
 
@@ -30,9 +31,19 @@ def anthropic_sdk_spans() -> bool:
     return os.environ.get("MAJORDOMO_ANTHROPIC_SDK_SPANS", "off").lower() in {"1", "on", "true", "yes"}
 
 
+def origin(scheme: str, host: str, port: int | None) -> Origin:
+    """(scheme, host, port), lower-cased, default port filled in: what "same gateway" means.
+
+    The loopback names are one host: `MAJORDOMO_GATEWAY_URL=http://localhost:7680` and a client
+    pointed at `http://127.0.0.1:7680` (or `[::1]`) reach the same local gateway.
+    """
+    scheme = scheme.lower()
+    host = host.lower()
+    if host in _LOOPBACK_NAMES:
+        host = "localhost"
+    return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme, 0)
+
+
 def origin_of(url: str) -> Origin:
-    """(scheme, host, port) with the default port filled in: what "same gateway" means."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    return scheme, host, parts.port or _DEFAULT_PORTS.get(scheme, 0)
+    return origin(parts.scheme, parts.hostname or "", parts.port)

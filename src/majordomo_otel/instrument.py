@@ -2,9 +2,10 @@
 
 What it does, in order: picks the tracer provider (the one given; else the global one if it is an
 SDK provider, which is Logfire's after `logfire.configure()`; else a new SDK provider from the
-`OTEL_*` variables), adds the tag span processor, instruments Pydantic AI and both `httpx` and
-`httpx2` (Pydantic AI 2.x and the OpenAI/Anthropic SDKs send through `httpx2`), scopes outgoing
-requests to their destination (see `propagator`), and installs the propagators.
+`OTEL_*` variables), adds the tag span processor, instruments Pydantic AI, both `httpx` and
+`httpx2` (Pydantic AI 2.x and the OpenAI/Anthropic SDKs send through `httpx2`) and, when installed,
+`aiohttp` (google-genai's async client uses it), scopes outgoing requests to their destination (see
+`propagator`), and installs the propagators.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import wrapt
@@ -25,7 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import _settings
-from ._client_span import response_hooks
+from ._client_span import aiohttp_response_hook, response_hooks
 from ._otlp import span_exporter_from_env
 from ._span_processor import MajordomoSpanProcessor
 from .propagator import (
@@ -57,25 +59,25 @@ class _Installed:
 _STATE: _Installed | None = None
 
 
-def _is_gateway_request(request: Any) -> bool:
-    url = request.url
-    return is_gateway_origin(url.scheme, url.host, url.port)
+def _is_gateway_url(url: Any) -> bool:
+    """For an `httpx.URL` or a `yarl.URL` (aiohttp): both name the scheme, host and port alike."""
+    return is_gateway_origin(url.scheme, url.host or "", url.port)
 
 
-def _strip_for_other_host(request: Any) -> None:
-    """Nothing Majordomo (nor baggage) leaves for a non-gateway host, even if set explicitly."""
-    headers = request.headers
-    doomed = [name for name in headers if name.lower().startswith(_STRIP_PREFIX) or name.lower() == "baggage"]
+def _scope(url: Any, headers: Any) -> bool:
+    """Whether a request hop goes to the gateway; if not, nothing Majordomo (nor baggage) leaves with it,
+    even if set explicitly."""
+    if _is_gateway_url(url):
+        return True
+    doomed = {name.lower() for name in headers if name.lower().startswith(_STRIP_PREFIX) or name.lower() == "baggage"}
     for name in doomed:
-        del headers[name]
+        del headers[name]  # every value of it, case-insensitively (httpx and aiohttp headers alike)
+    return False
 
 
 def _sync_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request = args[0] if args else kwargs["request"]
-    is_gateway = _is_gateway_request(request)
-    if not is_gateway:
-        _strip_for_other_host(request)
-    token = enter_destination(is_gateway)
+    token = enter_destination(_scope(request.url, request.headers))
     try:
         return wrapped(*args, **kwargs)
     finally:
@@ -84,14 +86,48 @@ def _sync_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[
 
 async def _async_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     request = args[0] if args else kwargs["request"]
-    is_gateway = _is_gateway_request(request)
-    if not is_gateway:
-        _strip_for_other_host(request)
+    token = enter_destination(_scope(request.url, request.headers))
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        exit_destination(token)
+
+
+async def _aiohttp_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """`ClientSession._request`: aiohttp's instrumentation injects once, as the request starts (before any
+    redirect), so the destination is the URL asked for; each hop is scoped again in `_aiohttp_send`."""
+    try:
+        url = instance._build_url(args[1] if len(args) > 1 else kwargs["str_or_url"])  # joins `base_url`
+    except ValueError:  # aiohttp itself raises for this URL
+        is_gateway = False
+    else:
+        is_gateway = _is_gateway_url(url)
     token = enter_destination(is_gateway)
     try:
         return await wrapped(*args, **kwargs)
     finally:
         exit_destination(token)
+
+
+async def _aiohttp_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """`ClientRequest.send`, once per hop with the headers about to be written: a redirect away from the
+    gateway takes nothing Majordomo along (aiohttp reuses the first hop's headers)."""
+    _scope(instance.url, instance.headers)
+    return await wrapped(*args, **kwargs)
+
+
+def _wrap(state: _Installed, cls: type, name: str, wrapper: Any) -> None:
+    state.wrapped.append((cls, name, cls.__dict__[name]))
+    wrapt.wrap_function_wrapper(cls, name, wrapper)
+
+
+def _aiohttp() -> ModuleType | None:
+    """aiohttp is optional: google-genai's async client uses it when it is installed."""
+    try:
+        import aiohttp
+    except ImportError:
+        return None
+    return aiohttp
 
 
 def _wrap_clients(state: _Installed) -> None:
@@ -100,10 +136,11 @@ def _wrap_clients(state: _Installed) -> None:
             module = __import__(module_name)
         except ImportError:  # pragma: no cover - both are dependencies
             continue
-        for cls, wrapper in ((module.Client, _sync_send), (module.AsyncClient, _async_send)):
-            original = cls.__dict__["_send_single_request"]
-            wrapt.wrap_function_wrapper(cls, "_send_single_request", wrapper)
-            state.wrapped.append((cls, "_send_single_request", original))
+        _wrap(state, module.Client, "_send_single_request", _sync_send)
+        _wrap(state, module.AsyncClient, "_send_single_request", _async_send)
+    if (aiohttp := _aiohttp()) is not None:
+        _wrap(state, aiohttp.ClientSession, "_request", _aiohttp_request)
+        _wrap(state, aiohttp.ClientRequest, "send", _aiohttp_send)
 
 
 def _choose_provider(tracer_provider: Any) -> Any:
@@ -162,6 +199,15 @@ def _instrument_httpx(state: _Installed) -> None:
             state.instrumentors.append(instrumentor)
 
 
+def _instrument_aiohttp(state: _Installed) -> None:
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    instrumentor = AioHttpClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=state.provider, response_hook=aiohttp_response_hook)
+        state.instrumentors.append(instrumentor)
+
+
 def _instrument_pydantic_ai(state: _Installed) -> None:
     from pydantic_ai import Agent
     from pydantic_ai.models.instrumented import InstrumentationSettings
@@ -180,6 +226,7 @@ def instrument(
     tracer_provider: Any = None,
     instrument_pydantic_ai: bool = True,
     instrument_httpx: bool = True,
+    instrument_aiohttp: bool = True,
     anthropic_sdk_spans: bool | None = None,
     scope_baggage: bool = True,
 ) -> Any:
@@ -191,7 +238,8 @@ def instrument(
     keeps the Anthropic SDK's own spans, which repeat `gen_ai.usage.*` under Pydantic AI's `chat`
     span and so double the usage in backends that sum spans; off sets `ANTHROPIC_OPEN_TELEMETRY=false`
     (unless already set) for clients built afterwards. `scope_baggage` (default on) sends W3C
-    baggage to the gateway only.
+    baggage to the gateway only. `instrument_httpx` / `instrument_aiohttp` add the OTel HTTP client
+    spans; requests are scoped to their destination either way.
     """
     global _STATE
     urls = [u.strip() for u in gateway_url.split(",")] if isinstance(gateway_url, str) else gateway_url
@@ -214,6 +262,8 @@ def instrument(
         _instrument_pydantic_ai(state)
     if instrument_httpx:
         _instrument_httpx(state)
+    if instrument_aiohttp and _aiohttp() is not None:
+        _instrument_aiohttp(state)
     _wrap_clients(state)
     propagate.set_global_textmap(_compose(state.previous_textmap, scope_baggage))
     return provider

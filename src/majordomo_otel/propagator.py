@@ -6,9 +6,11 @@ carrier goes (the httpx instrumentor passes a bare `Headers` copy). So `instrume
 twins): that client-level method runs once per outgoing request, redirects included, and always
 *outside* the transport where the OTel httpx instrumentor calls `inject()`, whatever order the
 instrumentors were installed in. The wrapper records whether the request goes to a configured
-gateway origin (scheme, host, port) in `_DESTINATION`; `inject()` reads it. Outside such a scope
-(an unknown destination: another HTTP library, the Anthropic SDK injecting before `send`) the
-propagator writes nothing: it fails closed. `destination(url)` sets the scope by hand.
+gateway origin (scheme, host, port; the loopback names count as one host) in `_DESTINATION`;
+`inject()` reads it. aiohttp's instrumentation injects as a request starts, so there the scope is
+`ClientSession._request` (see `instrument`). Outside such a scope (an unknown destination: another
+HTTP library, the Anthropic SDK injecting before `send`) the propagator writes nothing: it fails
+closed. `destination(url)` sets the scope by hand.
 
 Baggage follows the same rule (`GatewayBaggagePropagator`): Pydantic AI puts the agent name, run id
 and conversation id in baggage (`pydantic_ai/capabilities/instrumentation.py`), and the W3C baggage
@@ -89,9 +91,7 @@ def _origins() -> frozenset[_settings.Origin]:
 
 
 def is_gateway_origin(scheme: str, host: str, port: int | None) -> bool:
-    if port is None:
-        port = 443 if scheme == "https" else 80
-    return (scheme.lower(), host.lower(), port) in _origins()
+    return _settings.origin(scheme, host, port) in _origins()
 
 
 def is_gateway_url(url: str) -> bool:

@@ -56,6 +56,9 @@ RESERVED_HEADERS: Final = frozenset({"key", "provider", "request-id", "trace-id"
 # Printable ASCII except '%' passes through; everything else (non-ASCII, CR, LF, other controls,
 # '%' itself) is percent-encoded, so a value can never split or inject a header.
 _SAFE: Final = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "%")
+# Spaces at either end of a header value are not part of it (RFC 9110 §5.5): servers strip them and
+# h11 (httpx) refuses to send them, so those are percent-encoded too.
+_EDGE_SPACES: Final = re.compile(r"^ +| +$")
 
 
 class TagError(ValueError):
@@ -73,10 +76,18 @@ def _normalize_extra_key(key: str) -> str:
 
 
 def _check_value(key: str, value: object) -> str:
+    """Any Unicode text within the length bound: what is accepted here reaches the gateway's record intact."""
     if not isinstance(value, str):
         raise TagError(f"tag {key!r} must be a str, got {type(value).__name__}")
     if len(value) > MAX_VALUE_LENGTH:
         raise TagError(f"tag {key!r} is {len(value)} characters long; the limit is {MAX_VALUE_LENGTH}")
+    if "\x00" in value:  # the gateway would record U+FFFD instead
+        raise TagError(f"tag {key!r} contains a NUL character, which no store keeps")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise TagError(f"tag {key!r} contains a lone surrogate, which is not Unicode text") from None
     return value
 
 
@@ -86,8 +97,8 @@ def _header_suffix(extra_key: str) -> str:
 
 
 def encode_header_value(value: str) -> str:
-    """Percent-encode what is not printable ASCII (and '%'), so the value is a safe header value."""
-    return quote(value, safe=_SAFE)
+    """Percent-encode what is not printable ASCII (and '%', and edge spaces): a header value that round-trips."""
+    return _EDGE_SPACES.sub(lambda m: "%20" * len(m[0]), quote(value, safe=_SAFE))
 
 
 def decode_header_value(value: str) -> str:
