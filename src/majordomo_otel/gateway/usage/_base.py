@@ -5,8 +5,9 @@ Subclasses supply only the provider-specific parts: how to read usage out of a p
 Every public method catches everything: a reader must never break the proxy.
 
 Buffers are bounded twice: per reader (MAX_BODY_BYTES, MAX_SNIFF_BYTES, the splitter's
-MAX_EVENT_BYTES) and for all readers together (`_budget.BUFFER_BUDGET`), which every reader
-reserves its buffered bytes from and gives them back to in `finish` (or when collected unfinished).
+MAX_EVENT_BYTES) and for all readers together (`_budget.BUFFER_BUDGET`). Every reader reserves
+exactly the bytes it buffers (a JSON body so far; an SSE stream's pending event, sniff and any
+kept event) and gives them all back as soon as it fails, in `finish`, or when collected unfinished.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class _DecodingReader:
     """Decompresses each chunk and hands plain bytes to `_consume`; records the first failure.
 
     Also keeps this reader's share of the process-wide buffer budget (`_reserved` bytes), which
-    subclasses adjust with `_hold` as their buffers change.
+    subclasses set to what they buffer (`_hold`) after each chunk; `_fail` and `finish` zero it.
     """
 
     __slots__ = ("_decoder", "_failed", "_finished", "_reserved")
@@ -258,10 +259,6 @@ class SSEReader(_DecodingReader):
     def _consume(self, data: bytes) -> None:
         splitter = self._splitter
         sniff = self._sniff
-        # Reserve what this chunk may add before buffering it, so no buffer outgrows the budget.
-        if not self._hold(self._reserved + (2 * len(data) if sniff is not None else len(data))):
-            self._over_budget()
-            return
         if sniff is not None and len(sniff) < MAX_SNIFF_BYTES:
             sniff += data[: MAX_SNIFF_BYTES - len(sniff)]
         for event in splitter.feed(data):
@@ -273,12 +270,24 @@ class SSEReader(_DecodingReader):
                 self._sniff = None
             self._events += 1
             self._on_event(event)
-        if self._failed is None:
-            # Settle on what is actually held: an event's bytes leave the splitter once it is complete.
-            sniff = self._sniff
-            held = len(splitter._buf) + self._kept + (len(sniff) if sniff is not None else 0)
-            if held != self._reserved and not self._hold(held):
+        if self._failed is not None:
+            return
+        # Reserve exactly what is held once the chunk is in: the pending event, the sniff (if still
+        # kept) and a subclass's kept event. Complete events have left the splitter, and the first
+        # data event drops the sniff, so this is often less than before the chunk. Reserving an upper
+        # bound up front instead (e.g. twice the chunk while sniffing) refuses streams near the cap
+        # that would hold next to nothing; checking after means a refused reader held one chunk too
+        # many for a moment (a chunk already in memory as `data`), and drops it at once.
+        sniff = self._sniff
+        held = len(splitter._buf) + self._kept + (len(sniff) if sniff is not None else 0)
+        grow = held - self._reserved
+        if grow:  # `_hold(held)`, inlined: this runs for nearly every chunk of every stream
+            budget = BUFFER_BUDGET
+            if grow > 0 and budget.used + grow > budget.cap:
                 self._over_budget()
+            else:
+                budget.used += grow
+                self._reserved = held
 
     def _release(self) -> None:
         self._sniff = None
