@@ -251,7 +251,8 @@ def explain(exc: BaseException) -> str:
     if isinstance(exc, ValueError):
         return text
     if isinstance(exc, ModuleNotFoundError):
-        return f'{text}: install the extra it belongs to, e.g. pip install "majordomo-otel[gateway,postgres]"'
+        extra = "gateway,postgres" if exc.name in ("asyncpg", "psycopg") else "gateway"
+        return f'{text}: install the extra it belongs to: pip install "majordomo-otel[{extra}]"'
     if _is_database_error(exc):
         return (
             f"cannot use the database ({type(exc).__name__}: {text or 'no detail'}): check --database-url or "

@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from majordomo_otel.gateway.store._base import Store
-from majordomo_otel.gateway.store._postgres import PostgresStore
 from majordomo_otel.gateway.store._sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from majordomo_otel.gateway.store._postgres import PostgresStore
 
 DEFAULT_DATABASE_URL = "sqlite:///./majordomo.db"
 _PG_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_INSTALL = 'pip install "majordomo-otel[gateway,postgres]"'
 
 
 class UnsupportedDatabaseURL(ValueError):
     pass
+
+
+class MissingDatabaseDriver(UnsupportedDatabaseURL, ImportError):
+    """The URL is fine but its driver is not installed (the `postgres` extra). An `ImportError`, and a
+    `ValueError` like every bad URL, so the CLI prints its one line instead of a traceback."""
+
+
+def postgres_store_class() -> type[PostgresStore]:
+    """`PostgresStore`, imported on first use: asyncpg is in the `postgres` extra, not in `gateway`."""
+    try:
+        from majordomo_otel.gateway.store._postgres import PostgresStore
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "asyncpg":
+            raise
+        raise MissingDatabaseDriver(
+            f"PostgreSQL database URLs need the asyncpg driver, which is not installed: {POSTGRES_INSTALL}"
+        ) from exc
+    return PostgresStore
 
 
 def _sqlite_path(url: str) -> str:
@@ -41,7 +62,7 @@ def open_store(url: str, **options: Any) -> Store:
         dsn = urlunsplit(parts._replace(query=rest))
         if schema is not None:
             options.setdefault("schema", schema)
-        return PostgresStore(dsn, **options)
+        return postgres_store_class()(dsn, **options)
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise UnsupportedDatabaseURL(
         f"unsupported database URL scheme {scheme!r}: use sqlite:///path.db, sqlite:////abs/path.db "
