@@ -301,7 +301,8 @@ def test_unknown_grouping_is_a_usage_error(known_url: str, capsys: pytest.Captur
         (
             2,
             "",
-            "majordomo costs: --by: unknown grouping team (choose from feature, step, user, session, model, provider)\n",
+            "majordomo costs: --by: unknown grouping team "
+            "(choose from feature, step, user, session, model, provider)\n",
         )
     )
 

@@ -1,14 +1,15 @@
 """Gateway authentication: `X-Majordomo-Key` checked against stored SHA-256 hashes.
 
-The check runs on every request, so it goes through `KeyCache` (no database round trip on a
-hit). Revocation through the same cache is immediate; other processes see it within the cache TTL.
+The check runs on every request, so it answers from `KeyCache`'s in-memory table and never waits on the
+database longer than the cache's deadline (0.5 s). A malformed key is refused before any lookup.
+Revocation through the same cache is immediate; other processes see it within the cache TTL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .keys import KeyCache, KeyStoreUnavailable, hash_key
+from .keys import KeyCache, KeyStoreUnavailable, hash_key, is_well_formed
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +21,10 @@ class AuthOutcome:
 
 
 _MISSING = AuthOutcome(False, reason="missing X-Majordomo-Key header (create a key with `majordomo keys create`)")
+# Never echoes the key: it may be a provider key sent in the wrong header.
+_MALFORMED = AuthOutcome(False, reason="malformed X-Majordomo-Key")
 _INVALID = AuthOutcome(False, reason="invalid or revoked X-Majordomo-Key")
-# Fail closed: a key never seen before cannot be checked while the database is down.
+# Fail closed: a key not in the table cannot be checked while the database does not answer.
 _UNAVAILABLE = AuthOutcome(False, reason="key store unavailable; retry shortly", status=503)
 
 
@@ -32,8 +35,8 @@ class Authenticator:
     async def check(self, key: str | None) -> AuthOutcome:
         if not key:
             return _MISSING
-        if not key.startswith("mdm_sk_"):
-            return _INVALID
+        if not is_well_formed(key):
+            return _MALFORMED
         try:
             info = await self._cache.lookup(hash_key(key))
         except KeyStoreUnavailable:

@@ -22,6 +22,7 @@ the database is down and its writer spools until it returns.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -231,10 +232,18 @@ class PostgresStore:
             rows = await conn.fetch(f"SELECT {_KEY_COLS} FROM majordomo_api_keys ORDER BY created_at, id")
         return [_key_from_row(r) for r in rows]
 
-    async def get_api_key_by_hash(self, key_hash: str) -> ApiKey | None:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(f"SELECT {_KEY_COLS} FROM majordomo_api_keys WHERE key_hash = $1", key_hash)
-        return None if row is None else _key_from_row(row)
+    async def api_keys_by_hash(self) -> dict[str, ApiKey]:
+        # Bounded like `ping` (the driver's command timeout, 30 s, is far too long to hold a key reload). A
+        # query timed out or cancelled drops its connection: resetting it would wait on the hung server.
+        conn = await self.pool.acquire(timeout=self._connect_timeout)
+        try:
+            rows = await conn.fetch(f"SELECT {_KEY_COLS} FROM majordomo_api_keys", timeout=self._connect_timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            conn.terminate()
+            raise
+        finally:
+            await self.pool.release(conn)
+        return {row["key_hash"]: ApiKey(*row) for row in rows}
 
     async def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
         async with self.pool.acquire() as conn:

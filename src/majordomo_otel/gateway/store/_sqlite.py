@@ -1,7 +1,9 @@
 """SQLite sink: one connection owned by one worker thread, one transaction per batch.
 
 The stdlib `sqlite3` module blocks, so every call runs on a dedicated single-thread executor: the event
-loop never waits on disk, and the connection is only ever touched by the thread that made it.
+loop never waits on disk, and the connection is only ever touched by the thread that made it. Auth's key
+reads have a second connection and thread of their own: behind a batch waiting on a locked file
+(`busy_timeout`, 5 s) they would stall every check, while in WAL mode a reader needs no lock at all.
 WAL mode with `synchronous=NORMAL`: a committed batch survives a process crash; on power loss the last
 few transactions since the WAL was synced may be lost (the OS decides), which is the usual SQLite trade.
 """
@@ -110,48 +112,59 @@ class SQLiteStore:
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000, keys_busy_timeout_ms: int = 250) -> None:
         self.path = Path(path)
         self.display_url = f"sqlite:///{self.path}"
         self._busy_timeout_ms = busy_timeout_ms
+        self._keys_busy_timeout_ms = keys_busy_timeout_ms  # a key read fails fast rather than hold up auth
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._keys_executor: ThreadPoolExecutor | None = None
+        self._keys_conn: sqlite3.Connection | None = None
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._executor is None or self._conn is None:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, keys: bool = False) -> T:
+        executor, conn = (self._keys_executor, self._keys_conn) if keys else (self._executor, self._conn)
+        if executor is None or conn is None:
             raise RuntimeError("SQLiteStore is not open")
-        conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, conn)
+
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
 
     async def open(self) -> None:
         if self._executor is not None:
             return
+        loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="majordomo-sqlite")
-
-        def connect() -> sqlite3.Connection:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            return conn
-
         try:
-            self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+            self._conn = await loop.run_in_executor(self._executor, self._connect, self._busy_timeout_ms)
+            if str(self.path) == ":memory:":  # a second connection would open another, empty database
+                self._keys_executor, self._keys_conn = self._executor, self._conn
+                return
+            self._keys_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="majordomo-sqlite-keys")
+            self._keys_conn = await loop.run_in_executor(self._keys_executor, self._connect, self._keys_busy_timeout_ms)
         except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+            await self.close()
             raise
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
-        if self._conn is not None:
-            await self._run(lambda conn: conn.close())
-        self._executor.shutdown(wait=True)
-        self._executor = None
-        self._conn = None
+        workers = [(self._executor, self._conn)]
+        if self._keys_executor is not self._executor:  # `:memory:` has the one
+            workers.append((self._keys_executor, self._keys_conn))
+        self._executor = self._keys_executor = None
+        self._conn = self._keys_conn = None
+        for executor, conn in workers:
+            if executor is None:
+                continue
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+            executor.shutdown(wait=True)
 
     async def migrate(self) -> int:
         def migrate(conn: sqlite3.Connection) -> int:
@@ -240,13 +253,11 @@ class SQLiteStore:
         )
         return [_key_from_row(r) for r in rows]
 
-    async def get_api_key_by_hash(self, key_hash: str) -> ApiKey | None:
-        row = await self._run(
-            lambda conn: conn.execute(
-                f"SELECT {_KEY_COLS} FROM majordomo_api_keys WHERE key_hash = ?", (key_hash,)
-            ).fetchone()
-        )
-        return None if row is None else _key_from_row(row)
+    async def api_keys_by_hash(self) -> dict[str, ApiKey]:
+        def run(conn: sqlite3.Connection) -> dict[str, ApiKey]:  # rows become keys on the thread, not the loop
+            return {row[2]: _key_from_row(row) for row in conn.execute(f"SELECT {_KEY_COLS} FROM majordomo_api_keys")}
+
+        return await self._run(run, keys=True)
 
     async def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
         def run(conn: sqlite3.Connection) -> Any:
