@@ -24,7 +24,7 @@ from .keys import KeyCache
 from .metrics import GatewayMetrics, NoMetrics, build_meter_provider
 from .pricing import Pricer
 from .proxy import Proxy
-from .routes import PLAIN_PATHS
+from .routes import PLAIN_PATHS, redact_url
 from .settings import Settings
 from .spans import ExportStats, GatewaySpans, build_span_pipeline
 from .store import RecordWriter, Store, default_spool_dir, open_store
@@ -66,7 +66,11 @@ def create_app(
     meter_provider = build_meter_provider(reader=metric_reader)
     gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider)
 
-    app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
+    # auto_decompress off: request bodies go upstream as sent, gzip still gzip (request_body.py reads
+    # them); in handler_args so that every runner (run_app, the tests' AppRunner) serves it so.
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536, "auto_decompress": False}
+    )
     app[GATEWAY] = gateway
     proxy = Proxy(
         settings,
@@ -92,14 +96,16 @@ def create_app(
 
 
 class _AccessLogger(AbstractAccessLogger):
-    """Method, path (never the query string: Gemini keys travel as `?key=`), status, size, time."""
+    """Method, path (never the query string: Gemini keys travel as `?key=`), status, size, time.
+
+    The path as sent, still percent-encoded and masked: decoded, a `%3Fkey=` would print as `?key=`."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             "%s %s %s %s %.1fms %s",
             request.remote,
             request.method,
-            request.path,
+            redact_url(request.rel_url.raw_path),
             response.status,
             time * 1000,
             response.headers.get("X-Majordomo-Request-Id", "-"),
@@ -151,6 +157,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await gateway.session.close()
         await gateway.writer.close()
         _log_records_kept(gateway)
+        await gateway.keys.close()
         await gateway.store.close()
         gateway.spans.shutdown()
         if gateway.meter_provider is not None:

@@ -8,15 +8,14 @@ the writer (non-blocking) and rendered onto the gateway span in a single `finall
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from ..tags import Tags
 from .auth import Authenticator
@@ -32,7 +31,8 @@ from .keys import hash_provider_key
 from .metrics import GatewayMetrics, NoMetrics
 from .pricing import Pricer
 from .record import RequestRecord, new_request_id
-from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
+from .request_body import BodyFacts, read_body_facts
+from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, redact_url, resolve
 from .settings import Settings
 from .spans import GatewaySpans, SpanPlan
 from .storable import make_storable, storable
@@ -70,18 +70,19 @@ class Proxy:
     # ---------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
         headers = request.headers
+        path = request.rel_url.raw_path  # as sent: never decoded, see routes
         try:
-            route = resolve(request.path, headers.get("X-Majordomo-Provider"))
+            route = resolve(path, headers.get("X-Majordomo-Provider"))
         except UnknownProvider as exc:
             return _reply(None, 400, str(exc))
         except UnknownRoute:
             return _reply(
                 None,
                 404,
-                f"no route for {request.method} {request.path}. Supported: " + "; ".join(SUPPORTED),
+                f"no route for {request.method} {path}. Supported: " + "; ".join(SUPPORTED),
             )
         if request.method != "POST":
-            return _reply(route.provider, 405, f"{request.method} is not supported on {request.path}; use POST")
+            return _reply(route.provider, 405, f"{request.method} is not supported on {path}; use POST")
 
         key_id = None
         if self._settings.auth:
@@ -93,17 +94,18 @@ class Proxy:
             return _reply(route.provider, 503, "the gateway cannot keep records right now (store and spool failing)")
 
         plan = self._spans.begin(headers)
+        path_model = redact_url(route.path_model) if route.path_model is not None else None
         record = RequestRecord(
             id=new_request_id(),
             provider=route.provider,
             operation=route.operation,
-            request_path=request.path,
+            request_path=redact_url(path),
             request_method=request.method,
             requested_at=datetime.now(UTC),
             majordomo_api_key_id=key_id,
             streamed=route.path_streams,
-            request_model=route.path_model,
-            model=route.path_model,
+            request_model=path_model,
+            model=path_model,
             trace_id=plan.trace_id_hex,
             span_id=format(plan.span_id, "016x"),
             parent_span_id=format(plan.parent.span_id, "016x") if plan.parent is not None else None,
@@ -149,27 +151,30 @@ class Proxy:
         self, request: web.Request, route: Route, record: RequestRecord, plan: SpanPlan
     ) -> web.StreamResponse:
         ids = {REQUEST_ID_HEADER: record.id, TRACE_ID_HEADER: record.trace_id or ""}
+        limit = self._settings.max_body_bytes
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             record.status_code = 413
-            record.add_error(f"request body larger than {self._settings.max_body_bytes} bytes")
+            record.add_error(f"request body larger than {limit} bytes")
             return _reply(route.provider, 413, record.error_message or "", ids)
 
-        self._read_request(body, route, record)
+        if route.provider != "gemini":  # Gemini's model and streaming are in the path
+            _note_body(await read_body_facts(body, request.headers.get("Content-Encoding"), limit=limit), record)
 
-        url = self._upstreams[route.provider] + route.upstream_path
-        if request.query_string:
-            url = f"{url}?{request.query_string}"
+        target = route.upstream_path  # the raw path and query, as sent: see `_upstream_url`
+        if query := request.rel_url.raw_query_string:
+            target = f"{target}?{query}"
         out_headers = upstream_headers(request.headers.items(), request.headers.get("Connection"))
         out_headers.append(("traceparent", plan.upstream_traceparent()))
         if plan.tracestate:
             out_headers.append(("tracestate", plan.tracestate))
-        plan.upstream_name = f"{request.method} {route.upstream_path}"
+        shown_path = redact_url(route.upstream_path)
+        plan.upstream_name = f"{request.method} {shown_path}"
         plan.upstream_attributes = {
             "http.request.method": request.method,
             "server.address": self._hosts[route.provider],
-            "url.path": route.upstream_path,
+            "url.path": shown_path,
         }
         upstream: aiohttp.ClientResponse | None = None
         try:
@@ -177,7 +182,7 @@ class Proxy:
             try:
                 upstream = await self._session().request(
                     request.method,
-                    url,
+                    _upstream_url(self._upstreams[route.provider], target),
                     data=body,
                     headers=out_headers,
                     allow_redirects=False,
@@ -193,21 +198,6 @@ class Proxy:
                 upstream.release()
             if not plan.upstream_end_ns:
                 plan.upstream_end_ns = plan.now_ns()
-
-    def _read_request(self, body: bytes, route: Route, record: RequestRecord) -> None:
-        """Model and stream flag from the body; a non-JSON body is forwarded and noted, never refused."""
-        if route.provider == "gemini":
-            return  # model and streaming are in the path
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            record.add_error("request body is not JSON; model unknown")
-            return
-        if isinstance(data, dict):
-            model = data.get("model")
-            if isinstance(model, str):
-                record.request_model = record.model = model
-            record.streamed = data.get("stream") is True
 
     async def _relay(
         self,
@@ -332,17 +322,40 @@ class Proxy:
         return _reply(route.provider, status, message, ids)
 
 
+def _note_body(facts: BodyFacts, record: RequestRecord) -> None:
+    """Model and stream flag from the body; a body they cannot be read from is forwarded and noted, never refused."""
+    if facts.model is not None:
+        record.request_model = record.model = facts.model
+    record.streamed = facts.stream is True
+    if facts.note is not None:
+        record.add_error(facts.note)
+
+
+def _upstream_url(base_url: str, target: str) -> URL:
+    """`target` (raw path and query) on the provider's host, never quoted again (`encoded=True`): a
+    decoded `%3F` would become a query upstream, a `%2F` another path segment.
+
+    yarl reads an encoded URL's host lazily, inside the request, where aiohttp would not turn a bad
+    one into a ClientError; so it is read here, failing as aiohttp fails a bad URL string.
+    """
+    text = base_url + target
+    url = URL(text, encoded=True)
+    try:
+        valid = bool(url.host)
+    except ValueError:  # e.g. a port that is not a number
+        valid = False
+    if not valid:
+        raise aiohttp.InvalidUrlClientError(text)
+    return url
+
+
 def _host(base_url: str) -> str:
     return base_url.split("://", 1)[-1].split("/", 1)[0]
 
 
-_QUERY_SECRET: Final = re.compile(r"(?i)([?&](?:key|api[_-]?key|access_token)=)[^&\s'\"]+")
-
-
 def _describe(exc: BaseException) -> str:
     """Type and message of an upstream error, for logs and records: any URL query key is masked."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return _QUERY_SECRET.sub(r"\1***", text)
+    return redact_url(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
 def _reply(

@@ -1,7 +1,9 @@
 """Which provider and operation a request path belongs to, and where it goes upstream.
 
 Routing is a pure function of (method, path, `X-Majordomo-Provider`): no I/O, no settings lookup
-beyond the base URLs, so it is cheap and trivially testable.
+beyond the base URLs, so it is cheap and trivially testable. Paths are the raw, still percent-encoded
+ones: decoding first would turn a `%3F` or `%23` in a Gemini model name into a real query or fragment
+upstream, and a `%2F` into another path.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ class Route:
     operation: (
         str  # chat_completions | responses | embeddings | completions | messages | count_tokens | generate_content
     )
-    upstream_path: str  # path (no query) on the provider's host
+    upstream_path: str  # raw (percent-encoded) path, no query, on the provider's host
     #: Gemini native routes say in the path whether they stream and which model they use.
     path_streams: bool = False
     path_model: str | None = None
@@ -40,7 +42,8 @@ _GEMINI_OPENAI_PATHS: Final = {
 }
 _ANTHROPIC_OPERATIONS: Final = {"/v1/messages": "messages", "/v1/messages/count_tokens": "count_tokens"}
 _GEMINI_NATIVE: Final = re.compile(
-    r"^/(?P<version>v1beta|v1|v1alpha)/(?P<model>(?:models|tunedModels)/[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
+    r"^/(?P<version>v1beta|v1|v1alpha)/(?P<model>(?:models|tunedModels)/[^/:]+)(?::|%3[Aa])"
+    r"(?P<method>generateContent|streamGenerateContent)$"
 )
 
 #: Every fixed path a route can have (the Gemini native paths are templated).
@@ -64,7 +67,7 @@ class UnknownProvider(ValueError):
 
 
 def resolve(path: str, provider_override: str | None = None) -> Route:
-    """Map a request path (no query string) to its route; raise `UnknownRoute` if unsupported."""
+    """Map a raw request path (no query string) to its route; raise `UnknownRoute` if unsupported."""
     override = provider_override.strip().lower() if provider_override else None
     if override is not None and override not in PROVIDERS:
         raise UnknownProvider(f"X-Majordomo-Provider must be one of {', '.join(PROVIDERS)}, got {override!r}")
@@ -96,3 +99,13 @@ def resolve(path: str, provider_override: str | None = None) -> Route:
         )
 
     raise UnknownRoute(path)
+
+
+# A credential in a query, also where it is percent-encoded into the path (`%3Fkey=`, which must not
+# become a real query upstream either). The value runs to the next `&`: over-masking beats a leak.
+_URL_SECRET: Final = re.compile(r"(?i)((?:[?&]|%3F|%26)(?:key|api[_-]?key|access_token)(?:=|%3D))[^&\s'\"]+")
+
+
+def redact_url(text: str) -> str:
+    """`text` (a path, a URL, an error naming one) with any query credential masked, for records and logs."""
+    return _URL_SECRET.sub(r"\1***", text)
