@@ -61,11 +61,13 @@ async def test_response_carries_request_and_trace_ids(gw: Harness, http: aiohttp
     assert ids == (record.id, record.trace_id)
 
 
-async def test_unknown_route_is_a_clear_404(gw: Harness, http: aiohttp.ClientSession) -> None:
-    async with http.post(gw.url + "/v1/images/generations", json={}, headers=gw.headers()) as resp:
+async def test_a_path_no_provider_api_has_is_a_clear_404(gw: Harness, http: aiohttp.ClientSession) -> None:
+    async with http.post(gw.url + "/v2/images/generations", json={}, headers=gw.headers()) as resp:
         body = await resp.json()
     assert resp.status == 404
-    assert body["error"]["message"] == IsStr(regex=r".*no route for POST /v1/images/generations.*/v1/messages.*")
+    assert body["error"]["message"] == IsStr(
+        regex=r".*no route for POST /v2/images/generations: no provider API has this path.*/v1beta/models.*"
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,7 +118,7 @@ async def _send_secrets_and_check(gw: Harness, http: aiohttp.ClientSession, capl
     headers = gw.headers(Authorization=f"Bearer {provider_key}")
     async with http.post(gw.url + CHAT, json=CHAT_BODY, headers=headers) as resp:
         assert resp.status == 200
-    async with http.post(gw.url + "/v1/nowhere?key=AIza-secret", json=CHAT_BODY, headers=headers) as resp:
+    async with http.post(gw.url + "/v2/nowhere?key=AIza-secret", json=CHAT_BODY, headers=headers) as resp:
         assert resp.status == 404
     [record] = await gw.records(expected=1)
     stored = json.dumps(record.as_row(), default=str)

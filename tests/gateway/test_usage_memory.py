@@ -119,7 +119,8 @@ async def upstream() -> AsyncIterator[Upstream]:
 @pytest.fixture
 async def gateway(upstream: Upstream, cap: int, tmp_path: Path) -> AsyncIterator[Harness]:
     async with SimServer() as sim:  # unused: the harness wants one; OpenAI routes go to `upstream`
-        settings = sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool", openai_base_url=upstream.url)
+        db, spool = f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool"
+        settings = sim_settings(sim, db, spool, openai_base_url=upstream.url, usage_buffer_bytes=CAP)
         harness = await start_gateway(settings, sim=sim)
         try:
             yield harness

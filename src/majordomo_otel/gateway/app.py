@@ -19,15 +19,19 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from .._redact import hide_password, redact_url
 from .auth import Authenticator
+from .custom_prices import CustomPrices
 from .keys import KeyCache
 from .metrics import GatewayMetrics, NoMetrics, build_meter_provider
 from .pricing import Pricer
+from .providers import ProviderTable
 from .proxy import Proxy
-from .routes import PLAIN_PATHS, redact_url
+from .routes import PLAIN_PATHS
 from .settings import Settings
 from .spans import ExportStats, GatewaySpans, build_span_pipeline
 from .store import RecordWriter, Store, default_spool_dir, open_store
+from .usage._budget import set_buffer_cap
 
 log = logging.getLogger("majordomo.gateway")
 
@@ -62,7 +66,10 @@ def create_app(
     )
     keys = KeyCache(store, ttl=settings.key_cache_ttl)
     processor, resource, export_stats = build_span_pipeline(exporter=span_exporter)
-    spans = GatewaySpans(processor, resource, settings.span_usage)
+    table = ProviderTable.build(settings.base_urls(), settings.providers)
+    pricer = Pricer({p.name: p.price_id for p in table if p.price_id}, CustomPrices(settings.prices))
+    set_buffer_cap(settings.usage_buffer_bytes)
+    spans = GatewaySpans(processor, resource, settings.span_usage, {p.name: p.otel_name for p in table})
     meter_provider = build_meter_provider(reader=metric_reader)
     gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider)
 
@@ -77,8 +84,9 @@ def create_app(
         session=lambda: _session(gateway),
         writer=writer,
         authenticator=Authenticator(keys),
-        pricer=Pricer(),
+        pricer=pricer,
         spans=spans,
+        table=table,
         metrics=(
             GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway"))
             if meter_provider is not None
@@ -167,7 +175,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 def _log_records_kept(gateway: Gateway) -> None:
     """The last word on records at shutdown: how many reached the store, and where any others wait."""
     stats = gateway.writer.stats()
-    line = f"records: {stats['records_written']} written to {_redact(gateway.settings.database_url)}"
+    line = f"records: {stats['records_written']} written to {hide_password(gateway.settings.database_url)}"
     if stats["spool_depth"]:
         line += f"; {stats['spool_depth']} in the spool {gateway.writer.spool.directory} (replayed at next start)"
     if stats["records_rejected"]:
@@ -222,7 +230,7 @@ async def _readyz(request: web.Request) -> web.Response:
     keeping = writer["alive"] and writer["accepting"] and (store_ok or spool_ok)
     body: dict[str, Any] = {
         "status": "failing" if not keeping else ("ok" if store_ok else "degraded"),
-        "store": {"ok": store_ok, "reachable": reachable, "url": _redact(gateway.settings.database_url)},
+        "store": {"ok": store_ok, "reachable": reachable, "url": hide_password(gateway.settings.database_url)},
         "spool": {"writable": spool_ok, "path": str(gateway.writer.spool.directory)},
         "writer": writer,
         "spans": gateway.export_stats.snapshot(),
@@ -235,10 +243,3 @@ async def _ping(store: Store, timeout: float = 1.0) -> bool:  # noqa: ASYNC109 -
         return await asyncio.wait_for(store.ping(), timeout)
     except Exception:
         return False
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url

@@ -20,7 +20,11 @@ class AuthOutcome:
     status: int = 401
 
 
-_MISSING = AuthOutcome(False, reason="missing X-Majordomo-Key header (create a key with `majordomo keys create`)")
+_MISSING = (
+    "missing X-Majordomo-Key header. majordomo_otel sends it only to the origins in MAJORDOMO_GATEWAY_URL "
+    "(scheme, host and port must match; localhost, 127.0.0.1 and ::1 count as one host): set "
+    "MAJORDOMO_GATEWAY_URL={origin} and MAJORDOMO_API_KEY (create a key with `majordomo keys create NAME`)"
+)
 # Never echoes the key: it may be a provider key sent in the wrong header.
 _MALFORMED = AuthOutcome(False, reason="malformed X-Majordomo-Key")
 _INVALID = AuthOutcome(False, reason="invalid or revoked X-Majordomo-Key")
@@ -32,9 +36,10 @@ class Authenticator:
     def __init__(self, cache: KeyCache) -> None:
         self._cache = cache
 
-    async def check(self, key: str | None) -> AuthOutcome:
+    async def check(self, key: str | None, *, origin: str = "<this gateway's URL>") -> AuthOutcome:
+        """`origin` is how the client reached this gateway, so a missing key can say where to send it."""
         if not key:
-            return _MISSING
+            return AuthOutcome(False, reason=_MISSING.format(origin=origin))
         if not is_well_formed(key):
             return _MALFORMED
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from .providers import Family
+
 # status -> (OpenAI type, Anthropic type, Gemini status)
 _KINDS: Final[dict[int, tuple[str, str, str]]] = {
     400: ("invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"),
@@ -22,14 +24,14 @@ _KINDS: Final[dict[int, tuple[str, str, str]]] = {
 }
 
 
-def error_body(provider: str | None, status: int, message: str, *, code: str | None = None) -> bytes:
-    """JSON error body in `provider`'s shape (OpenAI's for OpenAI-compatible and unknown routes)."""
+def error_body(family: Family | None, status: int, message: str, *, code: str | None = None) -> bytes:
+    """JSON error body in the shape of the caller's API family (OpenAI's for unknown routes)."""
     openai_type, anthropic_type, gemini_status = _KINDS.get(status, _KINDS[500 if status >= 500 else 400])
     message = f"majordomo gateway: {message}"
-    if provider == "anthropic":
+    if family is Family.ANTHROPIC:
         body: object = {"type": "error", "error": {"type": anthropic_type, "message": message}}
-    elif provider == "gemini":
+    elif family is Family.GEMINI:
         body = {"error": {"code": status, "message": message, "status": gemini_status}}
-    else:  # openai, gemini-openai, unknown
+    else:  # OpenAI-compatible, or unknown
         body = {"error": {"message": message, "type": openai_type, "param": None, "code": code}}
     return json.dumps(body).encode()

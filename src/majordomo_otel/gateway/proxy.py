@@ -1,5 +1,8 @@
 """The proxy handler: route → auth → upstream → stream back unchanged, teeing bytes into a usage reader.
 
+Unchanged except where the client asked for nothing the gateway adds: an OpenAI-compatible chat stream
+that did not ask for usage is asked for it upstream, and what that adds is hidden again (stream_usage).
+
 Every request that passes auth ends in exactly one `RequestRecord`, whatever happens: upstream
 down, timeouts, a client that disconnects mid-stream, malformed bodies. The record is submitted to
 the writer (non-blocking) and rendered onto the gateway span in a single `finally`.
@@ -17,6 +20,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from .._redact import redact_url
 from ..tags import Tags
 from .auth import Authenticator
 from .errors import error_body
@@ -30,14 +34,16 @@ from .headers import (
 from .keys import hash_provider_key
 from .metrics import GatewayMetrics, NoMetrics
 from .pricing import Pricer
+from .providers import Family, ProviderTable, StreamUsage
 from .record import RequestRecord, new_request_id
 from .request_body import BodyFacts, read_body_facts
-from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, redact_url, resolve
+from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
 from .settings import Settings
 from .spans import GatewaySpans, SpanPlan
 from .storable import make_storable, storable
 from .store import RecordWriter
-from .usage import UsageReader, UsageStatus, reader_for
+from .stream_usage import HiddenUsage, ask_for_usage
+from .usage import Usage, UsageReader, UsageResult, UsageStatus, reader_for, terminal_marker
 
 log = logging.getLogger("majordomo.gateway")
 
@@ -56,6 +62,7 @@ class Proxy:
         pricer: Pricer,
         spans: GatewaySpans,
         metrics: GatewayMetrics | NoMetrics,
+        table: ProviderTable,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -64,40 +71,41 @@ class Proxy:
         self._pricer = pricer
         self._spans = spans
         self._metrics = metrics
-        self._upstreams = {p: settings.upstream(p) for p in ("openai", "anthropic", "gemini", "gemini-openai")}
-        self._hosts = {p: _host(url) for p, url in self._upstreams.items()}
+        self._table = table
 
     # ---------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
         headers = request.headers
         path = request.rel_url.raw_path  # as sent: never decoded, see routes
         try:
-            route = resolve(path, headers.get("X-Majordomo-Provider"))
+            route = resolve(self._table, request.method, path, headers)
         except UnknownProvider as exc:
             return _reply(None, 400, str(exc))
         except UnknownRoute:
             return _reply(
                 None,
                 404,
-                f"no route for {request.method} {path}. Supported: " + "; ".join(SUPPORTED),
+                f"no route for {request.method} {redact_url(path)}: no provider API has this path. Supported: "
+                + "; ".join(SUPPORTED),
             )
-        if request.method != "POST":
-            return _reply(route.provider, 405, f"{request.method} is not supported on {path}; use POST")
+        family = route.provider.family
 
         key_id = None
         if self._settings.auth:
-            outcome = await self._auth.check(headers.get("X-Majordomo-Key"))
+            outcome = await self._auth.check(
+                headers.get("X-Majordomo-Key"), origin=f"{request.scheme}://{request.host}"
+            )
             if not outcome.ok:
-                return _reply(route.provider, outcome.status, outcome.reason)
+                return _reply(family, outcome.status, outcome.reason)
             key_id = outcome.key_id
         if not self._writer.accepting:  # serving it would leave it unbilled
-            return _reply(route.provider, 503, "the gateway cannot keep records right now (store and spool failing)")
+            return _reply(family, 503, "the gateway cannot keep records right now (store and spool failing)")
 
         plan = self._spans.begin(headers)
         path_model = redact_url(route.path_model) if route.path_model is not None else None
         record = RequestRecord(
             id=new_request_id(),
-            provider=route.provider,
+            provider=route.provider.name,
             operation=route.operation,
             request_path=redact_url(path),
             request_method=request.method,
@@ -157,15 +165,34 @@ class Proxy:
         except web.HTTPRequestEntityTooLarge:
             record.status_code = 413
             record.add_error(f"request body larger than {limit} bytes")
-            return _reply(route.provider, 413, record.error_message or "", ids)
+            return _reply(route.provider.family, 413, record.error_message or "", ids)
 
-        if route.provider != "gemini":  # Gemini's model and streaming are in the path
-            _note_body(await read_body_facts(body, request.headers.get("Content-Encoding"), limit=limit), record)
+        provider = route.provider
+        encoding = request.headers.get("Content-Encoding")
+        if provider.family is not Family.GEMINI and body:  # Gemini's model and streaming are in the path
+            _note_body(await read_body_facts(body, encoding, limit=limit), record)
+        hide = None
+        if (
+            record.streamed
+            and route.operation == "chat_completions"
+            and provider.stream_usage is StreamUsage.ASK
+            and self._settings.stream_usage
+            and not encoding
+            and (asked := ask_for_usage(body)) is not None
+        ):
+            body, hide = asked, HiddenUsage()
 
         target = route.upstream_path  # the raw path and query, as sent: see `_upstream_url`
-        if query := request.rel_url.raw_query_string:
+        query = request.rel_url.raw_query_string
+        for name, value in provider.query:  # defaults the provider needs (Azure's api-version)
+            if f"{name}=" not in query:
+                query = f"{query}&{name}={value}" if query else f"{name}={value}"
+        if query:
             target = f"{target}?{query}"
         out_headers = upstream_headers(request.headers.items(), request.headers.get("Connection"))
+        if hide is not None:  # the stream is filtered as it passes: it must arrive uncompressed
+            out_headers = [(k, v) for k, v in out_headers if k.lower() != "accept-encoding"]
+            out_headers.append(("Accept-Encoding", "identity"))
         out_headers.append(("traceparent", plan.upstream_traceparent()))
         if plan.tracestate:
             out_headers.append(("tracestate", plan.tracestate))
@@ -173,7 +200,7 @@ class Proxy:
         plan.upstream_name = f"{request.method} {shown_path}"
         plan.upstream_attributes = {
             "http.request.method": request.method,
-            "server.address": self._hosts[route.provider],
+            "server.address": _host(provider.origin or ""),
             "url.path": shown_path,
         }
         upstream: aiohttp.ClientResponse | None = None
@@ -182,7 +209,7 @@ class Proxy:
             try:
                 upstream = await self._session().request(
                     request.method,
-                    _upstream_url(self._upstreams[route.provider], target),
+                    _upstream_url(provider.origin or "", target),
                     data=body,
                     headers=out_headers,
                     allow_redirects=False,
@@ -192,7 +219,7 @@ class Proxy:
             except aiohttp.ClientError as exc:
                 return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
             plan.upstream_attributes["http.response.status_code"] = upstream.status
-            return await self._relay(request, upstream, route, record, ids, plan)
+            return await self._relay(request, upstream, route, record, ids, plan, hide)
         finally:
             if upstream is not None:
                 upstream.release()
@@ -207,17 +234,29 @@ class Proxy:
         record: RequestRecord,
         ids: dict[str, str],
         plan: SpanPlan,
+        hide: HiddenUsage | None,
     ) -> web.StreamResponse:
         record.status_code = upstream.status
-        reader = reader_for(
-            route.provider,
-            route.operation,
-            streamed=record.streamed,
-            content_type=upstream.headers.get("Content-Type"),
-            content_encoding=upstream.headers.get("Content-Encoding"),
+        reader = (
+            reader_for(
+                route.provider,
+                route.operation,
+                streamed=record.streamed,
+                content_type=upstream.headers.get("Content-Type"),
+                content_encoding=upstream.headers.get("Content-Encoding"),
+            )
+            if route.priced
+            else _Unmetered(route.billable)
         )
+        # Once the stream's terminal event reached the client the request succeeded, whatever the client
+        # does next (the openai SDKs close the connection at `data: [DONE]`, before the body's end).
+        marker = terminal_marker(route.provider.family, route.operation) if record.streamed else None
+        end = _EndOfStream(marker) if marker is not None else None
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(downstream_headers(upstream.headers.items(), upstream.headers.get("Connection")))
+        out = downstream_headers(upstream.headers.items(), upstream.headers.get("Connection"))
+        if hide is not None:  # the client gets fewer bytes than the provider sent
+            out = [(k, v) for k, v in out if k.lower() != "content-length"]
+        response.headers.extend(out)
         response.headers.update(ids)
         complete = False
         length = upstream.content_length  # None when chunked: then write_eof sends the last bytes
@@ -242,15 +281,24 @@ class Proxy:
                     record.time_to_first_token_ms = plan.elapsed_ms()
                 reader.feed(chunk)
                 received += len(chunk)
+                if end is not None and record.response_time_ms is None and end.passed(chunk):
+                    await self._settle(reader, record, plan)  # the terminal event: journal the record first
+                sent = hide.feed(chunk) if hide is not None else chunk
                 if length is not None and received >= length:  # the last bytes: journal the record first
                     complete = True
                     plan.upstream_end_ns = plan.now_ns()
                     await self._settle(reader, record, plan)
-                    await response.write(chunk)
+                    if hide is not None:
+                        sent += hide.flush()
+                    if sent:
+                        await response.write(sent)
                     break
-                await response.write(chunk)
+                if sent:
+                    await response.write(sent)
             if complete:
                 await self._settle(reader, record, plan)
+                if hide is not None and (rest := hide.flush()):
+                    await response.write(rest)
                 await response.write_eof()
             elif request.transport is not None:
                 # Upstream broke off: end the client's connection too, so the client sees a
@@ -299,19 +347,18 @@ class Proxy:
         record.cached_tokens = usage.cache_read_tokens
         record.cache_creation_tokens = usage.cache_write_tokens
         record.reasoning_tokens = usage.reasoning_tokens
+        if isinstance(reader, _Unmetered):
+            record.pricing_status = reader.pricing_status
+            return
         if result.status is UsageStatus.MISSING or not usage.reported:
             record.pricing_status = "no_usage"
             return
-        price = self._pricer.price(record.provider, record.model, usage)
+        price, record.pricing_status = self._pricer.price_record(record.provider, record.model, usage)
         if price is None:
-            if self._pricer.known(record.provider, record.model):
-                record.pricing_status = "unpriceable"
+            if record.pricing_status == "unpriceable":
                 record.add_error("genai-prices refused these token counts (e.g. more cached than input tokens)")
-            else:
-                record.pricing_status = "unknown_model"
             return
         record.input_cost, record.output_cost, record.total_cost = price.input_cost, price.output_cost, price.total_cost
-        record.pricing_status = "priced"
 
     def _upstream_failed(
         self, record: RequestRecord, route: Route, status: int, message: str, ids: dict[str, str]
@@ -319,7 +366,48 @@ class Proxy:
         record.status_code = status
         record.add_error(message)
         log.warning("request %s: %s", record.id, message)
-        return _reply(route.provider, status, message, ids)
+        return _reply(route.provider.family, status, message, ids)
+
+
+class _EndOfStream:
+    """Watches a stream for its terminal event: the marker, then the blank line that ends that event."""
+
+    __slots__ = ("_marker", "_seen", "_tail")
+
+    def __init__(self, marker: bytes) -> None:
+        self._marker = marker
+        self._seen = False
+        self._tail = b""
+
+    def passed(self, chunk: bytes) -> bool:
+        data = self._tail + chunk
+        if not self._seen:
+            at = data.find(self._marker)
+            if at < 0:
+                self._tail = data[-len(self._marker) :]
+                return False
+            self._seen = True
+            data = data[at + len(self._marker) :]
+        if b"\n\n" in data or b"\r\n\r\n" in data:
+            return True
+        self._tail = data[-3:]
+        return False
+
+
+class _Unmetered:
+    """The reader of a route whose responses carry no usage to price: says only whether it costs anything."""
+
+    __slots__ = ("pricing_status",)
+
+    def __init__(self, billable: bool) -> None:
+        # not_billable: a free operation (models, token counts); not_metered: billed, but nothing to read
+        self.pricing_status = "not_metered" if billable else "not_billable"
+
+    def feed(self, chunk: bytes) -> None:
+        pass
+
+    def finish(self, *, complete: bool = True) -> UsageResult:
+        return UsageResult(usage=Usage(), status=UsageStatus.MISSING)
 
 
 def _note_body(facts: BodyFacts, record: RequestRecord) -> None:
@@ -359,9 +447,9 @@ def _describe(exc: BaseException) -> str:
 
 
 def _reply(
-    provider: str | None, status: int, message: str, extra_headers: dict[str, str] | None = None
+    family: Family | None, status: int, message: str, extra_headers: dict[str, str] | None = None
 ) -> web.Response:
     headers = dict(_JSON)
     if extra_headers:
         headers.update(extra_headers)
-    return web.Response(status=status, body=error_body(provider, status, message), headers=headers)
+    return web.Response(status=status, body=error_body(family, status, message), headers=headers)

@@ -1,61 +1,47 @@
-"""Which provider and operation a request path belongs to, and where it goes upstream.
+"""Which provider and operation a request belongs to, and which path it goes to upstream.
 
-Routing is a pure function of (method, path, `X-Majordomo-Provider`): no I/O, no settings lookup
-beyond the base URLs, so it is cheap and trivially testable. Paths are the raw, still percent-encoded
-ones: decoding first would turn a `%3F` or `%23` in a Gemini model name into a real query or fragment
-upstream, and a `%2F` into another path.
+Routing is a pure function of (table, method, path, a few headers): no I/O, so it is cheap and
+trivially testable. Paths are taken raw (still percent-encoded) and sent upstream exactly so.
+
+A request names its provider in one of three ways, first match wins:
+
+1. a path prefix, `/<provider>/<the provider's own path>` (`/groq/openai/v1/chat/completions`), or the
+   same with the guide's `/v1/...` path (`/groq/v1/chat/completions`), or relative to the provider's API
+   base as Pydantic AI's gateway models send it (`/openai/chat/completions`);
+2. `X-Majordomo-Provider: <provider>` on one of the root paths below;
+3. the root path itself: `/v1beta/openai/...` is Gemini's OpenAI-compatible endpoint; `/v1beta/...`,
+   `/v1alpha/...` and `/v1/models/<model>:<method>` are Gemini; `/v1/messages...` and `/v1/complete` are
+   Anthropic, as is any `/v1/...` request with an `anthropic-version` header (`GET /v1/models` from the
+   Anthropic SDK); a `/v1/...` request with `x-goog-api-key` is Gemini; every other `/v1/...` is OpenAI.
+
+Every path of a provider's API is proxied: the operations the gateway reads usage from (chat
+completions, responses, embeddings, completions, messages, generateContent) are priced; free ones
+(models, moderations, token counts) are recorded as not billable; anything else (files, batches, ...)
+passes through, recorded with its status. Only paths outside every API get a 404.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-PROVIDERS: Final = ("openai", "anthropic", "gemini", "gemini-openai")
+from .providers import Family, Provider, ProviderTable
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    provider: str  # openai | anthropic | gemini | gemini-openai
-    operation: (
-        str  # chat_completions | responses | embeddings | completions | messages | count_tokens | generate_content
-    )
-    upstream_path: str  # raw (percent-encoded) path, no query, on the provider's host
+    provider: Provider
+    operation: str
+    upstream_path: str  # raw path on the provider's origin (API path included), no query
+    #: False: nothing to read usage from (a free operation, or one the gateway does not price)
+    priced: bool = True
+    #: False: an operation that costs nothing (recorded as not billable, not as an error)
+    billable: bool = True
     #: Gemini native routes say in the path whether they stream and which model they use.
     path_streams: bool = False
     path_model: str | None = None
-
-
-_OPENAI_OPERATIONS: Final = {
-    "/v1/chat/completions": "chat_completions",
-    "/v1/responses": "responses",
-    "/v1/embeddings": "embeddings",
-    "/v1/completions": "completions",
-}
-# Gemini's OpenAI-compatible endpoint lives under /v1beta/openai/ on Gemini's host
-# (the original gateway sent it to the wrong path).
-_GEMINI_OPENAI_PATHS: Final = {
-    "chat_completions": "/v1beta/openai/chat/completions",
-    "embeddings": "/v1beta/openai/embeddings",
-    "completions": "/v1beta/openai/completions",
-}
-_ANTHROPIC_OPERATIONS: Final = {"/v1/messages": "messages", "/v1/messages/count_tokens": "count_tokens"}
-_GEMINI_NATIVE: Final = re.compile(
-    r"^/(?P<version>v1beta|v1|v1alpha)/(?P<model>(?:models|tunedModels)/[^/:]+)(?::|%3[Aa])"
-    r"(?P<method>generateContent|streamGenerateContent)$"
-)
-
-#: Every fixed path a route can have (the Gemini native paths are templated).
-PLAIN_PATHS: Final = (*_OPENAI_OPERATIONS, *_GEMINI_OPENAI_PATHS.values(), *_ANTHROPIC_OPERATIONS)
-
-SUPPORTED: Final = (
-    "POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/completions (OpenAI; "
-    "X-Majordomo-Provider: gemini-openai sends them to Gemini's OpenAI-compatible endpoint)",
-    "POST /v1beta/openai/chat/completions, /v1beta/openai/embeddings (Gemini, OpenAI-compatible)",
-    "POST /v1/messages, /v1/messages/count_tokens (Anthropic)",
-    "POST /v1beta/models/{model}:generateContent, :streamGenerateContent (Gemini)",
-)
 
 
 class UnknownRoute(LookupError):
@@ -66,46 +52,138 @@ class UnknownProvider(ValueError):
     pass
 
 
-def resolve(path: str, provider_override: str | None = None) -> Route:
-    """Map a raw request path (no query string) to its route; raise `UnknownRoute` if unsupported."""
-    override = provider_override.strip().lower() if provider_override else None
-    if override is not None and override not in PROVIDERS:
-        raise UnknownProvider(f"X-Majordomo-Provider must be one of {', '.join(PROVIDERS)}, got {override!r}")
-    path = path.rstrip("/") or "/"
+# Operations priced from the response: relative path → operation (POST only).
+_OPENAI_PRICED: Final = {
+    "/chat/completions": "chat_completions",
+    "/responses": "responses",
+    "/embeddings": "embeddings",
+    "/completions": "completions",
+}
+_OPENAI_FREE: Final = frozenset({"models", "moderations"})
+_ANTHROPIC_PRICED: Final = {"/v1/messages": "messages"}
+_ANTHROPIC_FREE: Final = {"/v1/messages/count_tokens": "count_tokens"}
+_ANTHROPIC_ROOT: Final = re.compile(r"^/v1/(?:messages(?:/.*)?|complete)$")
+_GEMINI_MODEL: Final = re.compile(  # the colon may arrive encoded (%3A): paths are raw
+    r"^/(?P<version>v1beta|v1|v1alpha)/(?P<model>(?:models|tunedModels)/[^/:]+?)(?::|%3[Aa])(?P<method>[A-Za-z]+)$"
+)
+_GEMINI_METHODS: Final = {
+    "generateContent": ("generate_content", True, True),  # (operation, priced, billable)
+    "streamGenerateContent": ("generate_content", True, True),
+    "countTokens": ("count_tokens", False, False),
+    "embedContent": ("embeddings", False, True),  # billed, but the response carries no usage to price
+    "batchEmbedContents": ("embeddings", False, True),
+}
+_DEPLOYMENT: Final = re.compile(r"^/deployments/(?P<name>[^/]+)(?P<rest>/.*)$")  # Azure OpenAI
 
-    if (operation := _OPENAI_OPERATIONS.get(path)) is not None:
-        if override in ("gemini", "gemini-openai"):
-            if operation not in _GEMINI_OPENAI_PATHS:
-                raise UnknownRoute(f"{path} has no Gemini OpenAI-compatible equivalent")
-            return Route("gemini-openai", operation, _GEMINI_OPENAI_PATHS[operation])
-        return Route("openai", operation, path)
+#: Root paths registered as plain routes (a dict lookup in aiohttp); everything else goes through the catch-all.
+PLAIN_PATHS: Final = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages")
 
-    if path.startswith("/v1beta/openai/"):
-        for operation, upstream in _GEMINI_OPENAI_PATHS.items():
-            if path == upstream:
-                return Route("gemini-openai", operation, upstream)
+#: For 404 messages: what a client can call.
+SUPPORTED: Final = (
+    "/v1/... (OpenAI; Anthropic with an anthropic-version header; X-Majordomo-Provider picks another)",
+    "/v1beta/openai/... (Gemini, OpenAI-compatible)",
+    "/v1beta/models/{model}:{method} (Gemini)",
+    "/<provider>/<the provider's own path>",
+)
 
-    if (operation := _ANTHROPIC_OPERATIONS.get(path)) is not None:
-        return Route("anthropic", operation, path)
 
-    if (match := _GEMINI_NATIVE.match(path)) is not None:
-        model = match["model"].split("/", 1)[1]
+def resolve(table: ProviderTable, method: str, raw_path: str, headers: Mapping[str, str]) -> Route:
+    """The route of a request; raises `UnknownProvider` (400) or `UnknownRoute` (404)."""
+    first, _, rest = raw_path[1:].partition("/")
+    if (prefixed := table.get(first)) is not None and rest:
+        return _route(prefixed, method, _relative(prefixed, "/" + rest))
+    chosen = None
+    if override := headers.get("x-majordomo-provider"):
+        chosen = table.get(override.strip().lower())
+        if chosen is None:
+            raise UnknownProvider(f"X-Majordomo-Provider must be one of {', '.join(table.names)}, got {override!r}")
+    path = raw_path.rstrip("/") or "/"
+    gemini_compat = table.openai_twin(table.root_provider(Family.GEMINI))
+    if gemini_compat is not None and path.startswith(gemini_compat.api_path + "/"):
+        provider = chosen if chosen is not None and chosen.family is Family.OPENAI else gemini_compat
+        return _route(provider, method, path[len(gemini_compat.api_path) :])
+    family = _root_family(path, headers)
+    if chosen is not None:
+        if family is Family.OPENAI and (twin := table.openai_twin(chosen)) is not None:
+            chosen = twin  # the guide's `X-Majordomo-Provider: gemini` on /v1/chat/completions
+        family = chosen.family
+    provider = chosen or table.root_provider(family)
+    if family is not Family.OPENAI:
+        return _route(provider, method, path)
+    if not path.startswith("/v1/"):
+        raise UnknownRoute(path)
+    return _route(provider, method, path[3:])
+
+
+def _root_family(path: str, headers: Mapping[str, str]) -> Family:
+    """Whose root path this is, by the path, else by the provider SDK's own headers."""
+    if path.startswith(("/v1beta/", "/v1alpha/")) or _GEMINI_MODEL.match(path):
+        return Family.GEMINI
+    if _ANTHROPIC_ROOT.match(path) or "anthropic-version" in headers:
+        return Family.ANTHROPIC
+    if "x-goog-api-key" in headers:
+        return Family.GEMINI
+    return Family.OPENAI
+
+
+def _relative(provider: Provider, rest: str) -> str:
+    """A prefixed request's path relative to the provider's API path (Groq: `/openai/v1/x` → `/x`)."""
+    api = provider.api_path
+    if api and (rest == api or rest.startswith(api + "/")):
+        return rest[len(api) :]
+    if provider.family is Family.OPENAI and rest.startswith("/v1/"):
+        return rest[3:]  # the guide's /v1/... under a provider whose API path is another
+    return rest  # relative already: Pydantic AI's gateway models send /openai/chat/completions
+
+
+def _route(provider: Provider, method: str, relative: str) -> Route:
+    if not provider.configured:
+        name = provider.name
+        raise UnknownProvider(f"provider {name!r} has no base URL: set base_url in [providers.{name}] of the config")
+    upstream = provider.api_path + relative
+    if provider.family is Family.OPENAI:
+        return _openai(provider, method, relative, upstream)
+    if provider.family is Family.ANTHROPIC:
+        return _anthropic(provider, method, relative, upstream)
+    return _gemini(provider, method, relative, upstream)
+
+
+def _openai(provider: Provider, method: str, relative: str, upstream: str) -> Route:
+    model = None
+    if (deployment := _DEPLOYMENT.match(relative)) is not None:
+        model, relative = deployment["name"], deployment["rest"]
+    elif relative.startswith("/v1/"):  # Azure's v1 API under its /openai API path
+        relative = relative[3:]
+    if method == "POST" and (operation := _OPENAI_PRICED.get(relative)) is not None:
+        return Route(provider, operation, upstream, path_model=model)
+    name = relative.strip("/").split("/", 1)[0] or "unknown"
+    free = name in _OPENAI_FREE
+    return Route(provider, name, upstream, priced=False, billable=not free, path_model=model)
+
+
+def _anthropic(provider: Provider, method: str, relative: str, upstream: str) -> Route:
+    if method == "POST" and (operation := _ANTHROPIC_PRICED.get(relative)) is not None:
+        return Route(provider, operation, upstream)
+    if method == "POST" and (operation := _ANTHROPIC_FREE.get(relative)) is not None:
+        return Route(provider, operation, upstream, priced=False, billable=False)
+    parts = relative.strip("/").split("/")  # /v1/messages/batches/... → messages_batches, /v1/models → models
+    batches = parts[:2] == ["v1", "messages"] and len(parts) > 2
+    name = "_".join(parts[1:3]) if batches else (parts[1:2] or ["unknown"])[0]
+    return Route(provider, name, upstream, priced=False, billable=name != "models")
+
+
+def _gemini(provider: Provider, method: str, relative: str, upstream: str) -> Route:
+    if (match := _GEMINI_MODEL.match(relative)) is not None and method == "POST":
+        operation, priced, billable = _GEMINI_METHODS.get(match["method"], (match["method"], False, True))
         return Route(
-            "gemini",
-            "generate_content",
-            path,
+            provider,
+            operation,
+            upstream,
+            priced=priced,
+            billable=billable,
             path_streams=match["method"] == "streamGenerateContent",
-            path_model=model,
+            path_model=match["model"].split("/", 1)[1],  # as sent (still encoded), like the upstream path
         )
-
-    raise UnknownRoute(path)
-
-
-# A credential in a query, also where it is percent-encoded into the path (`%3Fkey=`, which must not
-# become a real query upstream either). The value runs to the next `&`: over-masking beats a leak.
-_URL_SECRET: Final = re.compile(r"(?i)((?:[?&]|%3F|%26)(?:key|api[_-]?key|access_token)(?:=|%3D))[^&\s'\"]+")
-
-
-def redact_url(text: str) -> str:
-    """`text` (a path, a URL, an error naming one) with any query credential masked, for records and logs."""
-    return _URL_SECRET.sub(r"\1***", text)
+    parts = relative.strip("/").split("/")
+    name = parts[1] if len(parts) > 1 else "unknown"
+    return Route(provider, name, upstream, priced=False, billable=name != "models")

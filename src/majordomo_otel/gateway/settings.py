@@ -1,7 +1,8 @@
 """Gateway settings: every one has a flag, an environment variable and a config-file key.
 
 Precedence: command-line flag > environment variable > config file (`--config` or `MAJORDOMO_CONFIG`,
-TOML, keys as in the table below, top level or under `[gateway]`) > default.
+TOML, keys as in the table below, top level or under `[gateway]`) > default. Two tables live only in
+the config file: `[providers.NAME]` (providers.py) and `[prices."MODEL"]` (custom_prices.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class SpanUsagePolicy(StrEnum):
 
 def _setting(env: str, help: str, **kw: Any) -> Any:
     return field(metadata={"env": env, "help": help}, **kw)
+
+
+def _config_table(help: str) -> Any:
+    """A table only the config file sets (no flag, no environment variable)."""
+    return field(default_factory=dict, metadata={"config_only": True, "help": help}, hash=False, compare=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +92,29 @@ class Settings:
         "standard gen_ai.usage.*/operation.cost on the gateway span: auto|always|never",
         default=SpanUsagePolicy.AUTO,
     )
+    stream_usage: bool = _setting(
+        "MAJORDOMO_STREAM_USAGE",
+        "ask OpenAI-compatible chat streams for usage when the client did not, and hide what that adds (on/off)",
+        default=True,
+    )
+    usage_buffer_bytes: int = _setting(
+        "MAJORDOMO_USAGE_BUFFER_BYTES",
+        "bytes all usage readers may buffer together (beyond: usage too large to read; bytes still pass)",
+        default=256 * 1024 * 1024,
+    )
     log_level: str = _setting("MAJORDOMO_LOG_LEVEL", "logging level", default="INFO")
     access_log: bool = _setting("MAJORDOMO_ACCESS_LOG", "one log line per request (on/off)", default=False)
+    providers: Mapping[str, Mapping[str, Any]] = _config_table("[providers.NAME]: providers of your own")
+    prices: Mapping[str, Mapping[str, Any]] = _config_table("[prices.MODEL]: prices genai-prices does not have")
 
-    def upstream(self, provider: str) -> str:
-        base = {
+    def base_urls(self) -> dict[str, str]:
+        """The built-in providers' upstream settings, by provider name (the provider table's keys)."""
+        return {
             "openai": self.openai_base_url,
             "anthropic": self.anthropic_base_url,
             "gemini": self.gemini_base_url,
             "gemini-openai": self.gemini_base_url,
-        }[provider]
-        return base.rstrip("/")
+        }
 
 
 def _coerce(name: str, typ: str, raw: Any) -> Any:
@@ -137,6 +155,7 @@ def load_settings(
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     values: dict[str, Any] = {}
     path = flags.pop("config", None) or config_file or environ.get("MAJORDOMO_CONFIG")
+    tables: dict[str, Any] = {}
     if path:
         data = tomllib.loads(Path(path).read_text())
         section = data.get("gateway", data)
@@ -144,20 +163,33 @@ def load_settings(
         unknown = set(section) - known - {"gateway"}
         if unknown:
             raise ValueError(f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}")
-        values.update({k: v for k, v in section.items() if k in known})
-    for f in fields(Settings):
+        values.update({k: v for k, v in section.items() if k in known and k not in _TABLES})
+        for name in _TABLES:  # top level, or under [gateway]
+            table = section.get(name, data.get(name, {}))
+            if not isinstance(table, Mapping) or not all(isinstance(v, Mapping) for v in table.values()):
+                raise ValueError(f"{path}: [{name}] must hold tables ([{name}.NAME])")
+            tables[name] = table
+    for f in _flagged():
         env = f.metadata["env"]
         if env in environ and environ[env] != "":
             values[f.name] = environ[env]
-    values.update({k: v for k, v in flags.items() if k in {f.name for f in fields(Settings)}})
-    coerced = {f.name: _coerce(f.name, _type_of(f), values[f.name]) for f in fields(Settings) if f.name in values}
-    return replace(Settings(), **coerced)
+    values.update({k: v for k, v in flags.items() if k in {f.name for f in _flagged()}})
+    coerced = {f.name: _coerce(f.name, _type_of(f), values[f.name]) for f in _flagged() if f.name in values}
+    return replace(Settings(), **coerced, **tables)
+
+
+def _flagged() -> list[Any]:
+    """The settings with a flag and an environment variable (all but the config-only tables)."""
+    return [f for f in fields(Settings) if not f.metadata.get("config_only")]
+
+
+_TABLES = frozenset(f.name for f in fields(Settings) if f.metadata.get("config_only"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One `--flag` per setting, named after it (`--database-url`), plus `--no-auth` and `--config`."""
     parser.add_argument("--config", help="TOML config file (env MAJORDOMO_CONFIG)")
-    for f in fields(Settings):
+    for f in _flagged():
         flag = "--" + f.name.replace("_", "-")
         typ = _type_of(f)
         if typ == "bool":
@@ -177,6 +209,5 @@ def _help(f: Any) -> str:
 def settings_table() -> Sequence[tuple[str, str, str, str]]:
     """(flag, env, default, meaning) rows, for the README and `majordomo gateway --help`."""
     return [
-        ("--" + f.name.replace("_", "-"), f.metadata["env"], str(f.default), f.metadata["help"])
-        for f in fields(Settings)
+        ("--" + f.name.replace("_", "-"), f.metadata["env"], str(f.default), f.metadata["help"]) for f in _flagged()
     ]

@@ -23,6 +23,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from .._otlp import span_exporter_from_env
+from .providers import BUILTIN
 from .record import RequestRecord
 from .settings import SpanUsagePolicy
 
@@ -36,12 +37,8 @@ _OPERATION_NAMES: Final = {
     "embeddings": "embeddings",
     "count_tokens": "count_tokens",
 }
-_PROVIDER_NAMES: Final = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gcp.gemini",
-    "gemini-openai": "gcp.gemini",
-}
+#: Built-in provider name → gen_ai.provider.name, from the provider table (the app passes its own table's).
+_PROVIDER_NAMES: Final = {p.name: p.otel_name for p in BUILTIN}
 
 
 class ExportStats:
@@ -245,7 +242,14 @@ class GatewaySpans:
     the hot path, and nothing at all when export is off (ids are still made, for the record).
     """
 
-    def __init__(self, processor: SpanProcessor | None, resource: Resource, policy: SpanUsagePolicy) -> None:
+    def __init__(
+        self,
+        processor: SpanProcessor | None,
+        resource: Resource,
+        policy: SpanUsagePolicy,
+        provider_names: Mapping[str, str] = _PROVIDER_NAMES,
+    ) -> None:
+        self._provider_names = provider_names
         self._processor = processor
         self._resource = resource
         self._policy = policy
@@ -296,7 +300,7 @@ class GatewaySpans:
     def server_attributes(self, plan: SpanPlan, record: RequestRecord) -> dict[str, Any]:
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": operation_name(record.operation),
-            "gen_ai.provider.name": provider_name(record.provider),
+            "gen_ai.provider.name": self._provider_names.get(record.provider, record.provider),
             "http.request.method": record.request_method,
             "url.path": record.request_path,
             "majordomo.provider": record.provider,
@@ -359,7 +363,3 @@ def _version() -> str:
 
 def operation_name(operation: str) -> str:
     return _OPERATION_NAMES.get(operation, operation)
-
-
-def provider_name(provider: str) -> str:
-    return _PROVIDER_NAMES.get(provider, provider)

@@ -257,7 +257,7 @@ def test_count_tokens_has_no_billable_usage() -> None:
 
 @pytest.mark.parametrize(
     ("provider", "operation"),
-    [("openai", "messages"), ("mistral", "chat_completions"), ("anthropic", "responses")],
+    [("openai", "messages"), ("cohere", "chat_completions"), ("anthropic", "responses")],
 )
 def test_unknown_route_is_a_value_error(provider, operation) -> None:
     with pytest.raises(ValueError, match=r"unknown provider|not supported"):

@@ -6,20 +6,42 @@ Readers are fed the response body chunk by chunk as it streams to the client and
 
 from __future__ import annotations
 
+from ..providers import BUILTIN, Family, Provider
 from ._anthropic import MessagesJsonReader, MessagesStreamReader
 from ._gemini import GenerateJsonReader, GenerateStreamReader
 from ._openai import ChatJsonReader, ChatStreamReader, ResponsesJsonReader, ResponsesStreamReader
 from ._types import Usage, UsageReader, UsageResult, UsageStatus
 
-__all__ = ["PROVIDER_OPERATIONS", "Usage", "UsageReader", "UsageResult", "UsageStatus", "reader_for"]
+__all__ = [
+    "FAMILY_OPERATIONS",
+    "Usage",
+    "UsageReader",
+    "UsageResult",
+    "UsageStatus",
+    "reader_for",
+    "terminal_marker",
+]
 
-#: Which operations each provider's reader understands.
-PROVIDER_OPERATIONS: dict[str, frozenset[str]] = {
-    "openai": frozenset({"chat_completions", "responses", "embeddings", "completions"}),
-    "gemini-openai": frozenset({"chat_completions", "embeddings", "completions"}),
-    "anthropic": frozenset({"messages", "count_tokens"}),
-    "gemini": frozenset({"generate_content", "count_tokens"}),
+#: Which operations each API family's readers understand.
+FAMILY_OPERATIONS: dict[Family, frozenset[str]] = {
+    Family.OPENAI: frozenset({"chat_completions", "responses", "embeddings", "completions"}),
+    Family.ANTHROPIC: frozenset({"messages", "count_tokens"}),
+    Family.GEMINI: frozenset({"generate_content", "count_tokens"}),
 }
+_BUILTIN: dict[str, Provider] = {p.name: p for p in BUILTIN}
+
+#: What starts a stream's last event, per (family, operation): once that event reached the client the
+#: request succeeded, even if the client closes before the body's end. Gemini streams end with the body.
+_TERMINAL: dict[tuple[Family, str], bytes] = {
+    (Family.OPENAI, "chat_completions"): b"data: [DONE]",
+    (Family.OPENAI, "completions"): b"data: [DONE]",
+    (Family.OPENAI, "responses"): b"event: response.completed",
+    (Family.ANTHROPIC, "messages"): b"event: message_stop",
+}
+
+
+def terminal_marker(family: Family, operation: str) -> bytes | None:
+    return _TERMINAL.get((family, operation))
 
 
 class _NoUsageReader:
@@ -45,7 +67,7 @@ def _is_sse(content_type: str | None, streamed: bool) -> bool:
 
 
 def reader_for(
-    provider: str,
+    provider: Provider | str,
     operation: str,
     *,
     streamed: bool,
@@ -56,24 +78,25 @@ def reader_for(
 
     `streamed` is whether the request asked for a stream; whether the body is SSE is decided by
     `content_type` (a stream request may be answered with a plain JSON error). SSE readers also
-    cope with a JSON body mislabelled `text/event-stream`. Raises ValueError for an unknown
-    provider or operation (a routing bug, not a response problem).
+    cope with a JSON body mislabelled `text/event-stream`. `provider` is a provider table row, or a
+    built-in provider's name. Raises ValueError for an unknown provider or operation (a routing bug,
+    not a response problem).
     """
-    ops = PROVIDER_OPERATIONS.get(provider)
-    if ops is None:
+    row = _BUILTIN.get(provider) if isinstance(provider, str) else provider
+    if row is None:
         raise ValueError(f"unknown provider {provider!r}")
-    if operation not in ops:
-        raise ValueError(f"operation {operation!r} is not supported for provider {provider!r}")
+    if operation not in FAMILY_OPERATIONS[row.family]:
+        raise ValueError(f"operation {operation!r} is not supported for provider {row.name!r}")
     if operation == "count_tokens":
         return _NoUsageReader("count_tokens responses carry no billable usage")
     sse = _is_sse(content_type, streamed)
-    if provider in ("openai", "gemini-openai"):
-        gemini = provider == "gemini-openai"
+    if row.family is Family.OPENAI:
+        gemini = row.unreported_thinking
         if operation == "responses":
             return ResponsesStreamReader(content_encoding) if sse else ResponsesJsonReader(content_encoding)
         if sse:
             return ChatStreamReader(content_encoding, gemini=gemini)
         return ChatJsonReader(content_encoding, gemini=gemini)
-    if provider == "anthropic":
+    if row.family is Family.ANTHROPIC:
         return MessagesStreamReader(content_encoding) if sse else MessagesJsonReader(content_encoding)
     return GenerateStreamReader(content_encoding) if sse else GenerateJsonReader(content_encoding)
