@@ -133,6 +133,7 @@ _OPENAI_ROUTES: tuple[tuple[str, Builder], ...] = (
     ("/responses", _openai.responses),
     ("/embeddings", _openai.embeddings),
     ("/completions", _openai.completions),
+    ("/models", _openai.models),
 )
 
 

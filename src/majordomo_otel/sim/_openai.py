@@ -345,3 +345,13 @@ def completions(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
         events.append(sse_event({**base, "choices": [], "usage": usage_obj}))
     events.append(_DONE)
     return sse_reply(events, usage=usage if include_usage else None)
+
+
+#: What `GET /v1/models` lists (the real API lists every model the key may use).
+MODEL_IDS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small")
+
+
+def models(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
+    """`GET /v1/models`: the list shape the openai SDKs page through; free, so no usage."""
+    data = [{"id": m, "object": "model", "created": 1715367049, "owned_by": "system"} for m in MODEL_IDS]
+    return json_reply({"object": "list", "data": data})
