@@ -88,3 +88,21 @@ def test_config_rows_may_choose_family_stream_usage_and_key_header() -> None:
 def test_bad_config_rows_are_refused_with_the_reason(name: str, entry: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ProviderTable.build(config={name: entry})
+
+
+def test_no_gateway_module_but_the_table_names_a_provider() -> None:
+    """Adding or removing a provider is an edit of providers.py (and the config), nothing else."""
+    import ast
+    from pathlib import Path
+
+    import majordomo_otel.gateway as gateway
+
+    names = {p.name for p in BUILTIN}
+    found = {}
+    for path in Path(gateway.__file__).parent.rglob("*.py"):
+        if path.name == "providers.py":
+            continue
+        literals = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)}
+        if hits := sorted(names & {v for v in literals if isinstance(v, str)}):
+            found[path.name] = hits
+    assert found == {"pricing.py": ["groq"]}  # genai-prices' own provider id, in its Whisper special case

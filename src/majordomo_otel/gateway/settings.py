@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .providers import ANTHROPIC, GEMINI, GEMINI_OPENAI, OPENAI
+
 
 class SpanUsagePolicy(StrEnum):
     """When the gateway span carries the standard `gen_ai.usage.*` and `operation.cost` attributes.
@@ -110,10 +112,10 @@ class Settings:
     def base_urls(self) -> dict[str, str]:
         """The built-in providers' upstream settings, by provider name (the provider table's keys)."""
         return {
-            "openai": self.openai_base_url,
-            "anthropic": self.anthropic_base_url,
-            "gemini": self.gemini_base_url,
-            "gemini-openai": self.gemini_base_url,
+            OPENAI.name: self.openai_base_url,
+            ANTHROPIC.name: self.anthropic_base_url,
+            GEMINI.name: self.gemini_base_url,
+            GEMINI_OPENAI.name: self.gemini_base_url,
         }
 
 
