@@ -27,6 +27,16 @@ def _protocol(environ: Mapping[str, str], signal: str) -> str | None:
     )
 
 
+def export_target(signal: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where `signal` (TRACES or METRICS) is exported, for a start line: `off`, or endpoint and protocol."""
+    environ = os.environ if environ is None else environ
+    protocol = _protocol(environ, signal)
+    if protocol is None:
+        return "off"
+    endpoint = environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return f"{endpoint} ({protocol})"
+
+
 def span_exporter_from_env(environ: Mapping[str, str] | None = None) -> SpanExporter | None:
     protocol = _protocol(os.environ if environ is None else environ, "TRACES")
     if protocol is None:

@@ -7,7 +7,10 @@ import logging
 
 from aiohttp import web
 
+from .._otlp import export_target
+from .._redact import hide_password
 from .app import create_app, runner_options
+from .providers import ProviderTable
 from .settings import Settings
 
 log = logging.getLogger("majordomo.gateway")
@@ -21,14 +24,23 @@ def _event_loop_factory() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def start_line(settings: Settings) -> str:
+    """What a person starting the gateway needs to see once: where to point clients, where records and
+    spans go, which upstreams, whether auth is on. No password."""
+    table = ProviderTable.build(settings.base_urls(), settings.providers)
+    upstreams = ", ".join(f"{p.name} {p.base_url}" for p in table if p.configured and not p.preset)
+    presets = sum(1 for p in table if p.configured and p.preset)
+    return (
+        f"majordomo gateway on http://{settings.host}:{settings.port} (clients: MAJORDOMO_GATEWAY_URL=http://"
+        f"{settings.host}:{settings.port}); store {hide_password(settings.database_url)}; upstreams {upstreams}"
+        f" (+{presets} more by /<provider>/ prefix); auth {'on' if settings.auth else 'OFF'}; "
+        f"spans {export_target('TRACES')}; metrics {export_target('METRICS')}"
+    )
+
+
 def serve(settings: Settings) -> None:
     app = create_app(settings)
-    log.info(
-        "majordomo gateway on http://%s:%s (store %s)",
-        settings.host,
-        settings.port,
-        settings.database_url.split("@")[-1],
-    )
+    log.info("%s", start_line(settings))
     web.run_app(
         app,
         host=settings.host,
