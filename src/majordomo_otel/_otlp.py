@@ -7,6 +7,7 @@ http/protobuf unless `OTEL_EXPORTER_OTLP_(TRACES_|METRICS_)PROTOCOL` says `grpc`
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -50,10 +51,45 @@ def span_exporter_from_env(environ: Mapping[str, str] | None = None) -> SpanExpo
     return HttpSpanExporter()
 
 
+class _FirstMetricFailure(logging.Filter):
+    """Lets the first metrics-export failure through, saying what to do; drops the repeats.
+
+    A backend that takes traces only (Jaeger's or Phoenix's OTLP port) refuses every metrics export, and
+    the OTLP exporters log each refusal: one error a minute, forever, about the same thing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "metric" not in text.lower() or record.levelno < logging.WARNING:
+            return True
+        if self._seen:
+            return False
+        self._seen = True
+        record.msg, record.args = (
+            f"{text} (reported once: if this backend takes no metrics, set OTEL_METRICS_EXPORTER=none)",
+            (),
+        )
+        return True
+
+
+_ONCE = _FirstMetricFailure()
+_METRIC_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+)
+
+
 def metric_exporter_from_env(environ: Mapping[str, str] | None = None) -> MetricExporter | None:
     protocol = _protocol(os.environ if environ is None else environ, "METRICS")
     if protocol is None:
         return None
+    for name in _METRIC_LOGGERS:
+        if _ONCE not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_ONCE)
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
 
