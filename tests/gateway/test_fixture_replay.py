@@ -19,7 +19,7 @@ _GENAI_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "gemini": "goog
 
 
 def normalised(fixture: Any) -> dict[str, int | None]:
-    """The fixture's `expected_usage` in DESIGN.md's convention (all input, all billed output)."""
+    """The fixture's `expected_usage` in the convention of docs/architecture.md (all input, all billed output)."""
     expected = fixture.expected_usage
     provider = fixture.provider
     input_tokens, output = expected["input_tokens"], expected["output_tokens"]

@@ -1,7 +1,7 @@
 """Recorded provider exchanges (bundled in majordomo_otel/sim/fixtures) as test cases for the usage readers.
 
 `expected_usage` in the fixtures is the provider's raw counts; `expected_result` maps it, once and
-explicitly per provider, onto our normalised convention (DESIGN.md).
+explicitly per provider, onto our normalised convention (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Type choices:
   carries ~15 significant digits: exact for per-request costs, sums may differ from PostgreSQL's exact
   NUMERIC in the last digits); `raw_metadata` as JSON text; WAL journal.
 
-Partitioning (PostgreSQL, at scale): DESIGN.md suggests partitioning `llm_requests` by month. We do not
+Partitioning (PostgreSQL, at scale): the early design note suggested partitioning `llm_requests` by month. We do not
 create partitions by default (they need a job creating next month's partition ahead of time). To switch,
 create the table `PARTITION BY RANGE (requested_at)` with `PRIMARY KEY (id, requested_at)` and monthly
 partitions; inserts stay idempotent because a record always carries the same `(id, requested_at)` pair, so

@@ -1,7 +1,7 @@
 """Usage readers, one per provider API; `reader_for(...)` picks one for a response.
 
 Readers are fed the response body chunk by chunk as it streams to the client and report a
-`UsageResult` in the normalised convention of `_types` (DESIGN.md) at the end.
+`UsageResult` in the normalised convention of `_types` (docs/architecture.md) at the end.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a usage reader produces, in the normalised convention of DESIGN.md.
+"""What a usage reader produces, in the normalised convention of docs/architecture.md.
 
 `input_tokens` counts every input token, cache reads and writes included; `output_tokens` every
 billed output token, reasoning included. Each provider's raw fields are mapped onto that by its
