@@ -125,7 +125,7 @@ class Tags:
         session_id: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> Tags:
-        """Validate and build; raises `TagError` beyond the bounds above (MAX_KEY_LENGTH, MAX_VALUE_LENGTH, MAX_EXTRAS)."""
+        """Validate and build; raises `TagError` beyond MAX_KEY_LENGTH, MAX_VALUE_LENGTH or MAX_EXTRAS."""
         named = {"feature": feature, "step": step, "user_id": user_id, "session_id": session_id}
         for key, value in named.items():
             if value is not None:

@@ -1,6 +1,6 @@
 """What a stored record should look like, computed from what the stand-in provider sent.
 
-The sim records the usage it reported (`RecordedRequest.usage`, in the normalised convention of docs/architecture.md), so a
+The sim records the usage it reported (`RecordedRequest.usage`, normalised as docs/architecture.md says), so a
 test can say "the row carries exactly the sim's tokens, priced as genai-prices prices them" without
 repeating numbers the sim derives from request sizes.
 """
