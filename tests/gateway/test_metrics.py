@@ -46,6 +46,7 @@ async def test_requests_tokens_cost_and_durations_are_measured_without_user_ids(
     points = _points(reader)
     series = {
         "gen_ai.provider.name": "openai",
+        "majordomo.provider": "openai",
         "gen_ai.response.model": "gpt-4o-mini",
         "majordomo.feature": "research",
         "http.response.status_code": 200,

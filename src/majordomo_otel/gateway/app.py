@@ -88,7 +88,7 @@ def create_app(
         spans=spans,
         table=table,
         metrics=(
-            GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway"))
+            GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway"), {p.name: p.otel_name for p in table})
             if meter_provider is not None
             else NoMetrics()
         ),

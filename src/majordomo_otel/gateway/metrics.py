@@ -42,7 +42,9 @@ class NoMetrics:
 
 
 class GatewayMetrics:
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, provider_names: Mapping[str, str] | None = None) -> None:
+        #: provider name → gen_ai.provider.name (the provider table's), as on the spans
+        self._provider_names = provider_names or {}
         self._requests = meter.create_counter("majordomo.gateway.requests", unit="{request}")
         self._tokens = meter.create_counter("majordomo.gateway.tokens", unit="{token}")
         self._cost = meter.create_counter("majordomo.gateway.cost", unit="USD")
@@ -55,7 +57,8 @@ class GatewayMetrics:
 
     def record(self, record: RequestRecord, *, upstream_seconds: float | None) -> None:
         attrs = {
-            "gen_ai.provider.name": record.provider,
+            "gen_ai.provider.name": self._provider_names.get(record.provider, record.provider),
+            "majordomo.provider": record.provider,
             "gen_ai.response.model": record.model or "unknown",
             "majordomo.feature": record.raw_metadata.get("Feature", ""),
             "http.response.status_code": record.status_code or 0,
