@@ -4,7 +4,7 @@
 -- total_cost is NULL (never 0) for requests that could not be priced: SUM() skips them; see the last query.
 -- NULLS LAST: PostgreSQL sorts NULL first in DESC order, SQLite last; spelling it out makes both agree.
 --
---   sqlite3 majordomo.db < examples/queries.sql
+--   sqlite3 -header -column majordomo.db < examples/queries.sql
 --   psql "$MAJORDOMO_DATABASE_URL" -f examples/queries.sql
 
 -- Cost per user for a feature (the guide's query, verbatim)
