@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,6 +18,21 @@ from majordomo_otel.gateway.settings import Settings
 from majordomo_otel.sim import SimServer
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _load_tcp_proxy() -> type:
+    """store/_tcp_proxy.py's TcpProxy (that folder is its own test package, not importable from here)."""
+    path = Path(__file__).parent / "store" / "_tcp_proxy.py"
+    spec = importlib.util.spec_from_file_location("_gateway_tcp_proxy", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TcpProxy
+
+
+#: A TCP forwarder the tests can cut (or, subclassed, freeze) to take the real PostgreSQL away.
+TcpProxy = _load_tcp_proxy()
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import math
 import sqlite3
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import pytest
 from dirty_equals import IsInt
-from gateway_harness import Harness, sim_settings, start_gateway
+from gateway_harness import Harness, TcpProxy, sim_settings, start_gateway
 
 from majordomo_otel.gateway.auth import Authenticator, AuthOutcome
 from majordomo_otel.gateway.keys import (
@@ -42,17 +41,7 @@ DEADLINE = 0.5  # KeyCache's default: how long a key check may wait for the stor
 CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=10)  # a stalled check fails the test instead of hanging it
 
 
-def _load_tcp_proxy() -> type:
-    path = Path(__file__).parent / "store" / "_tcp_proxy.py"
-    spec = importlib.util.spec_from_file_location("_auth_tcp_proxy", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TcpProxy
-
-
-class FreezableProxy(_load_tcp_proxy()):  # type: ignore[misc]
+class FreezableProxy(TcpProxy):  # type: ignore[misc,valid-type]
     """TcpProxy that can also *hang* the database: connections stay open, bytes stop flowing both ways
     (new connections too), like a server that stopped answering. `thaw()` delivers what was held back."""
 

@@ -4,7 +4,6 @@ exactly once. The database is cut with a TCP forwarder, so the real server other
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,25 +15,12 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from gateway_harness import PG_DSN, Harness, sim_settings, start_gateway
+from gateway_harness import PG_DSN, Harness, TcpProxy, sim_settings, start_gateway
 
 from majordomo_otel.gateway.app import GATEWAY, create_app, runner_options
 from majordomo_otel.gateway.settings import Settings
 from majordomo_otel.gateway.store import open_store
 from majordomo_otel.sim import SimServer
-
-
-def _load_tcp_proxy() -> type:
-    path = Path(__file__).parent / "store" / "_tcp_proxy.py"
-    spec = importlib.util.spec_from_file_location("_gateway_e2e_tcp_proxy", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TcpProxy
-
-
-TcpProxy = _load_tcp_proxy()
 
 TOTAL = 600
 CONCURRENCY = 32

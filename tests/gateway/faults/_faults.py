@@ -1,24 +1,10 @@
-"""Fault-injection helpers: a database cut or hung (TcpProxy), a spool on a full filesystem (a tiny tmpfs)."""
+"""Fault-injection helpers: a database reached through a TcpProxy, a spool on a full filesystem (a tiny tmpfs)."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 from pathlib import Path
-
-
-def _load_tcp_proxy() -> type:
-    path = Path(__file__).parents[1] / "store" / "_tcp_proxy.py"
-    spec = importlib.util.spec_from_file_location("_faults_tcp_proxy", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.TcpProxy
-
-
-TcpProxy = _load_tcp_proxy()
 
 
 def through(port: int, pg_url: str) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _faults import FullDisk, TcpProxy
+from _faults import FullDisk
+from gateway_harness import TcpProxy
 
 
 @pytest.fixture
