@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from majordomo_otel.gateway.app import GATEWAY, create_app
 from majordomo_otel.gateway.serve import start_line
 from majordomo_otel.gateway.settings import Settings
 
@@ -20,7 +21,7 @@ def test_the_start_line_names_everything_a_person_needs_and_no_password(monkeypa
         auth=False,
         providers={"vllm": {"base_url": "http://gpu:8000/v1"}},
     )
-    assert start_line(settings) == (
+    assert start_line(settings, create_app(settings)[GATEWAY].providers) == (
         "majordomo gateway on http://127.0.0.1:9000 (clients: MAJORDOMO_GATEWAY_URL=http://127.0.0.1:9000); "
         "store postgresql://gw:***@db:5432/ledger; upstreams openai http://sim:1/v1, "
         "anthropic https://api.anthropic.com, gemini https://generativelanguage.googleapis.com, "

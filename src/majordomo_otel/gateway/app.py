@@ -47,6 +47,7 @@ class Gateway:
     spans: GatewaySpans
     export_stats: ExportStats
     meter_provider: MeterProvider | None
+    providers: ProviderTable
     session: aiohttp.ClientSession | None = None
 
 
@@ -71,7 +72,7 @@ def create_app(
     set_buffer_cap(settings.usage_buffer_bytes)
     spans = GatewaySpans(processor, resource, settings.span_usage, {p.name: p.otel_name for p in table})
     meter_provider = build_meter_provider(reader=metric_reader)
-    gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider)
+    gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider, table)
 
     # auto_decompress off: request bodies go upstream as sent, gzip still gzip (request_body.py reads
     # them); in handler_args so that every runner (run_app, the tests' AppRunner) serves it so.

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .._otlp import export_target
 from .._redact import hide_password
-from .app import create_app, runner_options
+from .app import GATEWAY, create_app, runner_options
 from .providers import ProviderTable
 from .settings import Settings
 
@@ -24,10 +24,9 @@ def _event_loop_factory() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def start_line(settings: Settings) -> str:
+def start_line(settings: Settings, table: ProviderTable) -> str:
     """What a person starting the gateway needs to see once: where to point clients, where records and
-    spans go, which upstreams, whether auth is on. No password."""
-    table = ProviderTable.build(settings.base_urls(), settings.providers)
+    spans go, which upstreams (`table`, the app's own), whether auth is on. No password."""
     upstreams = ", ".join(f"{p.name} {p.base_url}" for p in table if p.configured and not p.preset)
     presets = sum(1 for p in table if p.configured and p.preset)
     return (
@@ -40,7 +39,7 @@ def start_line(settings: Settings) -> str:
 
 def serve(settings: Settings) -> None:
     app = create_app(settings)
-    log.info("%s", start_line(settings))
+    log.info("%s", start_line(settings, app[GATEWAY].providers))
     web.run_app(
         app,
         host=settings.host,
