@@ -43,7 +43,7 @@ from .spans import GatewaySpans, SpanPlan
 from .storable import make_storable, storable
 from .store import RecordWriter
 from .stream_usage import HiddenUsage, ask_for_usage
-from .usage import Usage, UsageReader, UsageResult, UsageStatus, reader_for, terminal_marker
+from .usage import NoUsageReader, UsageReader, UsageStatus, reader_for, terminal_marker
 
 log = logging.getLogger("majordomo.gateway")
 
@@ -246,7 +246,7 @@ class Proxy:
                 content_encoding=upstream.headers.get("Content-Encoding"),
             )
             if route.priced
-            else _Unmetered(route.billable)
+            else NoUsageReader(billable=route.billable)
         )
         # Once the stream's terminal event reached the client the request succeeded, whatever the client
         # does next (the openai SDKs close the connection at `data: [DONE]`, before the body's end).
@@ -347,7 +347,7 @@ class Proxy:
         record.cached_tokens = usage.cache_read_tokens
         record.cache_creation_tokens = usage.cache_write_tokens
         record.reasoning_tokens = usage.reasoning_tokens
-        if isinstance(reader, _Unmetered):
+        if isinstance(reader, NoUsageReader):
             record.pricing_status = reader.pricing_status
             return
         if result.status is UsageStatus.MISSING or not usage.reported:
@@ -392,22 +392,6 @@ class _EndOfStream:
             return True
         self._tail = data[-3:]
         return False
-
-
-class _Unmetered:
-    """The reader of a route whose responses carry no usage to price: says only whether it costs anything."""
-
-    __slots__ = ("pricing_status",)
-
-    def __init__(self, billable: bool) -> None:
-        # not_billable: a free operation (models, token counts); not_metered: billed, but nothing to read
-        self.pricing_status = "not_metered" if billable else "not_billable"
-
-    def feed(self, chunk: bytes) -> None:
-        pass
-
-    def finish(self, *, complete: bool = True) -> UsageResult:
-        return UsageResult(usage=Usage(), status=UsageStatus.MISSING)
 
 
 def _note_body(facts: BodyFacts, record: RequestRecord) -> None:

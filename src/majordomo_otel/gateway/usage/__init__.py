@@ -14,6 +14,7 @@ from ._types import Usage, UsageReader, UsageResult, UsageStatus
 
 __all__ = [
     "FAMILY_OPERATIONS",
+    "NoUsageReader",
     "Usage",
     "UsageReader",
     "UsageResult",
@@ -44,13 +45,18 @@ def terminal_marker(family: Family, operation: str) -> bytes | None:
     return _TERMINAL.get((family, operation))
 
 
-class _NoUsageReader:
-    """For operations that bill nothing (count_tokens): ignores the body."""
+class NoUsageReader:
+    """For responses with no usage to read: ignores the body; says which `pricing_status` the row gets.
 
-    __slots__ = ("_reason",)
+    `not_billable` for operations that cost nothing (models, moderations, count_tokens); `not_metered`
+    for billed ones whose responses report no usage (files, batches, Gemini embeddings).
+    """
 
-    def __init__(self, reason: str) -> None:
+    __slots__ = ("_reason", "pricing_status")
+
+    def __init__(self, reason: str | None = None, *, billable: bool = False) -> None:
         self._reason = reason
+        self.pricing_status = "not_metered" if billable else "not_billable"
 
     def feed(self, chunk: bytes) -> None:
         pass
@@ -88,7 +94,7 @@ def reader_for(
     if operation not in FAMILY_OPERATIONS[row.family]:
         raise ValueError(f"operation {operation!r} is not supported for provider {row.name!r}")
     if operation == "count_tokens":
-        return _NoUsageReader("count_tokens responses carry no billable usage")
+        return NoUsageReader("count_tokens responses carry no billable usage")
     sse = _is_sse(content_type, streamed)
     if row.family is Family.OPENAI:
         gemini = row.unreported_thinking
