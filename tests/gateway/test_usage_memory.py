@@ -170,12 +170,8 @@ READ = ("reported", 5, 7, None)
 REFUSED = ("unparseable", None, None, TOO_LARGE)
 
 
-async def test_sse_streams_over_the_cap_together_pass_through_and_note_it(
-    gateway: Harness, upstream: Upstream, http: aiohttp.ClientSession
-) -> None:
-    """Each big event fits the cap alone, but two half-read ones do not: exactly one stream is read."""
-    first, upstream.body = sse_response(3 * MIB)
-    upstream.pause_at = len(first) + 5 * MIB // 2  # 2.5 MiB of the big event pending in each reader
+async def _assert_one_read_the_rest_refused(gateway: Harness, upstream: Upstream, http: aiohttp.ClientSession) -> None:
+    """Every client gets the bytes; at the pause the budget holds 2.5 MiB; one row read, the rest over the cap."""
     replies, held = await run_streams(gateway, http, upstream, STREAMS)
     rows = await gateway.records(expected=STREAMS)
     assert (replies, held, outcomes(rows), BUFFER_BUDGET.used) == (
@@ -184,6 +180,15 @@ async def test_sse_streams_over_the_cap_together_pass_through_and_note_it(
         [READ] + [REFUSED] * (STREAMS - 1),
         0,
     )
+
+
+async def test_sse_streams_over_the_cap_together_pass_through_and_note_it(
+    gateway: Harness, upstream: Upstream, http: aiohttp.ClientSession
+) -> None:
+    """Each big event fits the cap alone, but two half-read ones do not: exactly one stream is read."""
+    first, upstream.body = sse_response(3 * MIB)
+    upstream.pause_at = len(first) + 5 * MIB // 2  # 2.5 MiB of the big event pending in each reader
+    await _assert_one_read_the_rest_refused(gateway, upstream, http)
 
 
 async def test_json_bodies_over_the_cap_together_pass_through_and_note_it(
@@ -191,14 +196,7 @@ async def test_json_bodies_over_the_cap_together_pass_through_and_note_it(
 ) -> None:
     upstream.body, upstream.content_type = json_response(3 * MIB), "application/json"
     upstream.pause_at = 5 * MIB // 2
-    replies, held = await run_streams(gateway, http, upstream, STREAMS)
-    rows = await gateway.records(expected=STREAMS)
-    assert (replies, held, outcomes(rows), BUFFER_BUDGET.used) == (
-        [(200, fingerprint(upstream.body))] * STREAMS,
-        5 * MIB // 2,
-        [READ] + [REFUSED] * (STREAMS - 1),
-        0,
-    )
+    await _assert_one_read_the_rest_refused(gateway, upstream, http)
 
 
 async def test_sse_streams_within_the_cap_together_are_all_read(
