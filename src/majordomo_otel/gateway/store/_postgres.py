@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from majordomo_otel._redact import hide_password
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
 from majordomo_otel.gateway.store._base import ApiKey, Dialect
 from majordomo_otel.gateway.store._codec import as_utc
@@ -121,7 +122,7 @@ class PostgresStore:
         self.dsn = dsn
         self.schema = schema
         self.insert_method: InsertMethod = insert_method
-        self.display_url = _hide_password(dsn) + (f" (schema {schema})" if schema else "")
+        self.display_url = hide_password(dsn) + (f" (schema {schema})" if schema else "")
         self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
@@ -254,13 +255,3 @@ class PostgresStore:
                 as_utc(at),
             )
         return None if row is None else _key_from_row(row)
-
-
-def _hide_password(dsn: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
