@@ -72,6 +72,7 @@ class Proxy:
         self._spans = spans
         self._metrics = metrics
         self._table = table
+        self._hosts = {p.name: _host(p.origin or "") for p in table}  # span attribute, once, not per request
 
     # ---------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -200,7 +201,7 @@ class Proxy:
         plan.upstream_name = f"{request.method} {shown_path}"
         plan.upstream_attributes = {
             "http.request.method": request.method,
-            "server.address": _host(provider.origin or ""),
+            "server.address": self._hosts[provider.name],
             "url.path": shown_path,
         }
         upstream: aiohttp.ClientResponse | None = None
