@@ -22,11 +22,11 @@ change the sink's `ON CONFLICT (id)` to `ON CONFLICT (id, requested_at)`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from majordomo_otel.gateway.record import COLUMNS
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +182,23 @@ def version_table(dialect: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS majordomo_schema_version (version INTEGER PRIMARY KEY, applied_at {ts})"
 
 
-def migration_statements(dialect: str, version: int) -> list[str]:
-    """The statements that bring the schema from `version - 1` to `version`."""
-    if version != 1:
-        raise ValueError(f"unknown schema version {version}")
+def _v1(dialect: str) -> list[str]:
     stmts = [_create_table(dialect), _api_keys_table(dialect)]
     stmts += [f"CREATE INDEX IF NOT EXISTS {name} ON llm_requests {expr}" for name, expr in _INDEXES]
     if dialect == "postgresql":
         stmts.append(f"COMMENT ON TABLE llm_requests IS {_sql_str(_TABLE_COMMENT)}")
         stmts += [f"COMMENT ON COLUMN llm_requests.{c.name} IS {_sql_str(c.comment)}" for c in LLM_REQUEST_COLUMNS]
     return stmts
+
+
+#: Schema versions in order, each the statements (per dialect) that bring version - 1 to it. A version,
+#: once released, never changes: a new table or index is a new version.
+MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {1: _v1}
+SCHEMA_VERSION: Final = max(MIGRATIONS)
+
+
+def migration_statements(dialect: str, version: int) -> list[str]:
+    """The statements that bring the schema from `version - 1` to `version`."""
+    if version not in MIGRATIONS:
+        raise ValueError(f"unknown schema version {version}")
+    return MIGRATIONS[version](dialect)
