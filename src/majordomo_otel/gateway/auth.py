@@ -16,6 +16,7 @@ from .keys import KeyCache, KeyStoreUnavailable, hash_key, is_well_formed
 class AuthOutcome:
     ok: bool
     key_id: str | None = None
+    key_name: str | None = None  # the key's name (`majordomo keys create NAME`): budgets scope on it
     reason: str = ""
     status: int = 401
 
@@ -48,4 +49,4 @@ class Authenticator:
             return _UNAVAILABLE
         if info is None:
             return _INVALID
-        return AuthOutcome(True, key_id=info.id)
+        return AuthOutcome(True, key_id=info.id, key_name=info.name)
