@@ -38,6 +38,7 @@ from majordomo_otel.gateway.store._schema import (
     LLM_REQUEST_COLUMNS,
     SCHEMA_VERSION,
     migration_statements,
+    pending_versions,
     version_table,
 )
 
@@ -163,7 +164,7 @@ class PostgresStore:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('majordomo-migrate:' || current_schema()))")
             await conn.execute(version_table("postgresql"))
             current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM majordomo_schema_version")
-            for version in range(current + 1, SCHEMA_VERSION + 1):
+            for version in pending_versions(current):
                 for stmt in migration_statements("postgresql", version):
                     await conn.execute(stmt)
                 await conn.execute("INSERT INTO majordomo_schema_version (version) VALUES ($1)", version)

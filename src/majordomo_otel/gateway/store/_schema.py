@@ -197,6 +197,11 @@ MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {1: _v1}
 SCHEMA_VERSION: Final = max(MIGRATIONS)
 
 
+def pending_versions(current: int) -> list[int]:
+    """The versions a database at `current` still needs, in order."""
+    return sorted(v for v in MIGRATIONS if v > current)
+
+
 def migration_statements(dialect: str, version: int) -> list[str]:
     """The statements that bring the schema from `version - 1` to `version`."""
     if version not in MIGRATIONS:

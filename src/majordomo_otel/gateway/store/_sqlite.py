@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
 from majordomo_otel.gateway.store._base import ApiKey, Dialect
 from majordomo_otel.gateway.store._codec import parse_utc, utc_text
-from majordomo_otel.gateway.store._schema import SCHEMA_VERSION, migration_statements, version_table
+from majordomo_otel.gateway.store._schema import SCHEMA_VERSION, migration_statements, pending_versions, version_table
 
 T = TypeVar("T")
 
@@ -172,7 +172,7 @@ class SQLiteStore:
             try:
                 conn.execute(version_table("sqlite"))
                 current = conn.execute("SELECT MAX(version) FROM majordomo_schema_version").fetchone()[0] or 0
-                for version in range(current + 1, SCHEMA_VERSION + 1):
+                for version in pending_versions(current):
                     for stmt in migration_statements("sqlite", version):
                         conn.execute(stmt)
                     conn.execute(
