@@ -456,6 +456,6 @@ async def test_a_well_formed_key_is_checked_against_the_table(sqlite_store: Stor
     key, row = await create_key(sqlite_store, "app")
     auth = Authenticator(KeyCache(sqlite_store))
     assert [await auth.check(key), await auth.check(generate_key())] == [
-        AuthOutcome(True, key_id=row.id),
+        AuthOutcome(True, key_id=row.id, key_name="app"),
         AuthOutcome(False, reason="invalid or revoked X-Majordomo-Key"),
     ]

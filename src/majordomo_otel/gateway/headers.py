@@ -8,7 +8,7 @@ client gets the provider's headers unchanged minus hop-by-hop ones, plus our req
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Final
 
 _HOP_BY_HOP: Final = frozenset(
@@ -58,11 +58,3 @@ def upstream_headers(headers: Iterable[tuple[str, str]], connection: str | None)
 def downstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> list[tuple[str, str]]:
     """The provider's headers for the client, minus hop-by-hop ones."""
     return _kept(headers, connection, _NOT_DOWNSTREAM, drop_ours=False)
-
-
-def provider_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-    """The provider credential the client sent, wherever that provider expects it."""
-    auth = headers.get("authorization")
-    if auth:
-        return auth[7:] if auth[:7].lower() == "bearer " else auth
-    return headers.get("x-api-key") or headers.get("x-goog-api-key") or query.get("key")

@@ -13,6 +13,7 @@ genai-prices prices; users add their own in the config file, with no code change
     base_url = "http://gpu-box:8000/v1"   # as the provider's SDK takes it: origin + API path
     family = "openai"                      # openai | anthropic | gemini (default openai)
     price_id = "openai"                    # genai-prices provider id to price its models with (optional)
+    api_key_env = "VLLM_API_KEY"           # where the gateway finds the key it sends for its clients (optional)
 
 `base_url` is split into an origin (where requests go; `MAJORDOMO_<NAME>_BASE_URL`-style settings
 replace it for the built-ins, as before) and an API path (`/v1`, `/openai/v1`, ...) that maps the
@@ -61,6 +62,8 @@ class Provider:
     openai_twin: str | None = None
     preset: bool = False  # a convenience row (not one of the guide's four APIs)
     doc: str = ""
+    #: the environment variable holding the key the gateway sends for its clients (see credentials.py)
+    api_key_env: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -69,6 +72,11 @@ class Provider:
     @property
     def base_url(self) -> str:
         return (self.origin or "") + self.api_path
+
+    @property
+    def credential_env(self) -> str:
+        """`MAJORDOMO_<NAME>_API_KEY` (`MAJORDOMO_GEMINI_OPENAI_API_KEY`) unless the config names another."""
+        return self.api_key_env or f"MAJORDOMO_{self.name.upper().replace('-', '_')}_API_KEY"
 
 
 def split_base_url(base_url: str) -> tuple[str, str]:
@@ -168,7 +176,9 @@ BUILTIN: Final[tuple[Provider, ...]] = (
 )
 
 
-_CONFIG_KEYS: Final = frozenset({"base_url", "family", "price_id", "otel_name", "key_header", "stream_usage", "query"})
+_CONFIG_KEYS: Final = frozenset(
+    {"base_url", "family", "price_id", "otel_name", "key_header", "stream_usage", "query", "api_key_env"}
+)
 
 
 def provider_from_config(name: str, entry: Mapping[str, Any], builtin: Provider | None = None) -> Provider:
@@ -181,7 +191,7 @@ def provider_from_config(name: str, entry: Mapping[str, Any], builtin: Provider 
     changes: dict[str, Any] = {}
     if "base_url" in entry:
         changes["origin"], changes["api_path"] = split_base_url(str(entry["base_url"]))
-    for key in ("price_id", "otel_name", "key_header"):
+    for key in ("price_id", "otel_name", "key_header", "api_key_env"):
         if key in entry:
             changes[key] = str(entry[key]).lower() if key == "key_header" else str(entry[key])
     try:
@@ -259,3 +269,10 @@ class ProviderTable:
 
     def openai_twin(self, provider: Provider) -> Provider | None:
         return self.providers.get(provider.openai_twin) if provider.openai_twin else None
+
+    def credential_owner(self, provider: Provider) -> Provider:
+        """Whose key a provider uses: an OpenAI-compatible twin (`gemini-openai`) uses its API's (`gemini`)."""
+        for owner in self.providers.values():
+            if owner.openai_twin == provider.name:
+                return owner
+        return provider

@@ -23,14 +23,9 @@ from yarl import URL
 from .._redact import redact_url
 from ..tags import Tags
 from .auth import Authenticator
+from .credentials import ProviderCredentials
 from .errors import error_body
-from .headers import (
-    REQUEST_ID_HEADER,
-    TRACE_ID_HEADER,
-    downstream_headers,
-    provider_key,
-    upstream_headers,
-)
+from .headers import REQUEST_ID_HEADER, TRACE_ID_HEADER, downstream_headers, upstream_headers
 from .keys import hash_provider_key
 from .metrics import GatewayMetrics, NoMetrics
 from .pricing import Pricer
@@ -43,10 +38,26 @@ from .spans import GatewaySpans, SpanPlan
 from .storable import make_storable, storable
 from .store import RecordWriter
 from .stream_usage import HiddenUsage, ask_for_usage
+from .upstream_auth import (
+    provider_auth_header,
+    read_client_credentials,
+    strip_majordomo_query_key,
+    without_client_keys,
+    without_majordomo_keys,
+)
 from .usage import NoUsageReader, UsageReader, UsageStatus, reader_for, terminal_marker
 
 log = logging.getLogger("majordomo.gateway")
 
+_CLIENT_KEYS_OFF: Final = (
+    "this gateway does not accept provider keys from clients: send your Majordomo key (mdm_sk_...) as the "
+    "SDK's api_key instead, and the gateway sends its own {provider} key"
+)
+_NO_PROVIDER_KEY: Final = (
+    "this gateway holds no {provider} key to send for you: the operator sets {env}, or runs "
+    "`majordomo credentials set {provider}`; or send your own {provider} key as the SDK's api_key "
+    "with the Majordomo key in X-Majordomo-Key"
+)
 CLIENT_CLOSED_REQUEST: Final = 499  # nginx's convention: the client went away before the response ended
 _JSON: Final = {"Content-Type": "application/json"}
 
@@ -63,6 +74,7 @@ class Proxy:
         spans: GatewaySpans,
         metrics: GatewayMetrics | NoMetrics,
         table: ProviderTable,
+        credentials: ProviderCredentials | None = None,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -72,6 +84,7 @@ class Proxy:
         self._spans = spans
         self._metrics = metrics
         self._table = table
+        self._credentials = credentials
         self._hosts = {p.name: _host(p.origin or "") for p in table}  # span attribute, once, not per request
 
     # ---------------------------------------------------------------------------------------------
@@ -89,16 +102,25 @@ class Proxy:
                 f"no route for {request.method} {redact_url(path)}: no provider API has this path. Supported: "
                 + "; ".join(SUPPORTED),
             )
-        family = route.provider.family
+        provider = route.provider
+        family = provider.family
 
+        creds = read_client_credentials(headers, request.query)
         key_id = None
         if self._settings.auth:
-            outcome = await self._auth.check(
-                headers.get("X-Majordomo-Key"), origin=f"{request.scheme}://{request.host}"
-            )
+            outcome = await self._auth.check(creds.majordomo_key, origin=f"{request.scheme}://{request.host}")
             if not outcome.ok:
                 return _reply(family, outcome.status, outcome.reason)
             key_id = outcome.key_id
+        # Whose provider key goes upstream: the client's own (pass-through), else the one this gateway holds.
+        upstream_key = None
+        if creds.provider_key is not None:
+            if not self._settings.client_provider_keys:
+                return _reply(family, 403, _CLIENT_KEYS_OFF.format(provider=provider.name))
+        elif self._credentials is not None and (stored := self._credentials.key_for(provider, key_id)) is not None:
+            upstream_key = stored
+        elif creds.in_provider_slot:  # a Majordomo key where the provider key goes, and none to put there
+            return _reply(family, 401, _NO_PROVIDER_KEY.format(provider=provider.name, env=provider.credential_env))
         if not self._writer.accepting:  # serving it would leave it unbilled
             return _reply(family, 503, "the gateway cannot keep records right now (store and spool failing)")
 
@@ -125,11 +147,11 @@ class Proxy:
             plan.server_attributes = tags.span_attributes()
         for problem in problems:
             record.add_error(problem)
-        if (credential := provider_key(headers, request.query)) is not None:
+        if (credential := upstream_key or creds.provider_key) is not None:
             record.provider_api_key_hash = hash_provider_key(credential)
 
         try:
-            return await self._forward(request, route, record, plan)
+            return await self._forward(request, route, record, plan, upstream_key, creds.in_provider_slot)
         except asyncio.CancelledError:  # aiohttp cancels the handler when the client disconnects
             if record.status_code is None:  # mid-stream disconnects are already recorded by `_relay`
                 record.status_code = CLIENT_CLOSED_REQUEST
@@ -157,7 +179,13 @@ class Proxy:
 
     # ---------------------------------------------------------------------------------------------
     async def _forward(
-        self, request: web.Request, route: Route, record: RequestRecord, plan: SpanPlan
+        self,
+        request: web.Request,
+        route: Route,
+        record: RequestRecord,
+        plan: SpanPlan,
+        upstream_key: str | None = None,
+        majordomo_key_in_slot: bool = False,
     ) -> web.StreamResponse:
         ids = {REQUEST_ID_HEADER: record.id, TRACE_ID_HEADER: record.trace_id or ""}
         limit = self._settings.max_body_bytes
@@ -185,12 +213,19 @@ class Proxy:
 
         target = route.upstream_path  # the raw path and query, as sent: see `_upstream_url`
         query = request.rel_url.raw_query_string
+        if majordomo_key_in_slot:
+            query = strip_majordomo_query_key(query)
         for name, value in provider.query:  # defaults the provider needs (Azure's api-version)
             if f"{name}=" not in query:
                 query = f"{query}&{name}={value}" if query else f"{name}={value}"
         if query:
             target = f"{target}?{query}"
         out_headers = upstream_headers(request.headers.items(), request.headers.get("Connection"))
+        if upstream_key is not None:  # the gateway's key, in the provider's own header, replaces the client's
+            out_headers = without_client_keys(out_headers)
+            out_headers.append(provider_auth_header(provider, upstream_key))
+        elif majordomo_key_in_slot:
+            out_headers = without_majordomo_keys(out_headers)
         if hide is not None:  # the stream is filtered as it passes: it must arrive uncompressed
             out_headers = [(k, v) for k, v in out_headers if k.lower() != "accept-encoding"]
             out_headers.append(("Accept-Encoding", "identity"))
