@@ -26,7 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from . import _settings
+from . import _settings, wire
 from ._client_span import aiohttp_response_hook, response_hooks
 from ._otlp import span_exporter_from_env
 from ._span_processor import MajordomoSpanProcessor
@@ -41,7 +41,7 @@ from .propagator import (
 
 __all__ = ["instrument", "uninstrument"]
 
-_STRIP_PREFIX = "x-majordomo-"
+_STRIP_PREFIX = wire.PREFIX_LOWER
 
 
 @dataclass

@@ -20,7 +20,7 @@ must never forward it upstream).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any, Final
@@ -36,28 +36,19 @@ from opentelemetry.propagators.textmap import (
     default_setter,
 )
 
-from . import _settings
-from .tags import HEADER_PREFIX, Tags, get_tags, set_tags
+from . import _settings, wire
+from .tags import NAMED, Tags, get_tags, set_tags
 
 __all__ = [
     "GatewayBaggagePropagator",
     "MajordomoPropagator",
     "configure",
     "destination",
-    "extract_tags",
     "is_gateway_origin",
 ]
 
-KEY_HEADER: Final = "X-Majordomo-Key"
-_FIELDS: Final = frozenset(
-    {
-        "x-majordomo-key",
-        "x-majordomo-feature",
-        "x-majordomo-step",
-        "x-majordomo-user-id",
-        "x-majordomo-session-id",
-    }
-)
+KEY_HEADER: Final = wire.KEY
+_FIELDS: Final = frozenset({wire.KEY.lower()} | {wire.header(suffix).lower() for suffix in NAMED.values()})
 
 #: True while a request to a gateway origin is being sent, False for any other host, None when unknown.
 _DESTINATION: ContextVar[bool | None] = ContextVar("majordomo_destination", default=None)
@@ -80,7 +71,13 @@ def configure(gateway_urls: Sequence[str] | None = None, api_key: str | None = N
     """Set the gateway origin(s) and key; `None` means "from the environment" (`MAJORDOMO_*`)."""
     urls = list(gateway_urls) if gateway_urls is not None else _settings.gateway_urls()
     _CONFIG.origins = frozenset(_settings.origin_of(url) for url in urls)
-    _CONFIG.api_key = api_key if api_key is not None else _settings.api_key()
+    _CONFIG.api_key = api_key
+
+
+def api_key() -> str | None:
+    """The Majordomo key, one source for the propagator and the guide's helpers: the one `instrument()`
+    or `configure()` was given, else `MAJORDOMO_API_KEY` (read each time, so it may be set late)."""
+    return _CONFIG.api_key or _settings.api_key()
 
 
 def _origins() -> frozenset[_settings.Origin]:
@@ -127,10 +124,10 @@ def _carrier_has(carrier: Any, name: str) -> bool:
         return False
 
 
-def majordomo_headers(tags: Tags, api_key: str | None) -> dict[str, str]:
+def majordomo_headers(tags: Tags, key: str | None) -> dict[str, str]:
     headers = tags.headers()
-    if api_key:
-        headers[KEY_HEADER] = api_key
+    if key:
+        headers[KEY_HEADER] = key
     return headers
 
 
@@ -138,11 +135,6 @@ def set_missing_headers(carrier: Any, headers: Mapping[str, str], setter: Setter
     for name, value in headers.items():
         if not _carrier_has(carrier, name):
             setter.set(carrier, name, value)
-
-
-def extract_tags(headers: Iterable[tuple[str, str]]) -> tuple[Tags, list[str]]:
-    """Tags from request headers, leniently (problems come back as messages): the gateway's entry point."""
-    return Tags.from_headers(headers)
 
 
 class MajordomoPropagator(TextMapPropagator):
@@ -161,7 +153,7 @@ class MajordomoPropagator(TextMapPropagator):
             return
         if _CONFIG.origins is None:
             configure()
-        set_missing_headers(carrier, majordomo_headers(get_tags(context), _CONFIG.api_key), setter)
+        set_missing_headers(carrier, majordomo_headers(get_tags(context), api_key()), setter)
 
     def extract(
         self,
@@ -171,7 +163,7 @@ class MajordomoPropagator(TextMapPropagator):
     ) -> otel_context.Context:
         pairs: list[tuple[str, str]] = []
         for name in getter.keys(carrier):
-            if name.lower().startswith(HEADER_PREFIX):
+            if name.lower().startswith(wire.PREFIX_LOWER):
                 values = getter.get(carrier, name)
                 if values:
                     pairs.append((name, values[0]))

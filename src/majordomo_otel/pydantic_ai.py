@@ -13,6 +13,9 @@ Same names, signatures, defaults, header names, environment variables and error 
   `/v1beta/openai/chat/completions`. `create_gemini_native_model()` is the native API:
   `GoogleModel` against `<gateway>` with `X-Majordomo-Provider: gemini`, path
   `/v1beta/models/{model}:generateContent` (or `:streamGenerateContent`).
+- No provider key in the app: without `OPENAI_API_KEY` (etc.) the models send the Majordomo key as the SDK's
+  key, and a gateway holding provider keys sends its own upstream (README: "Keep provider keys in the
+  gateway"). `check_environment()` still lists the guide's variables.
 - Anthropic models are built with the Anthropic SDK's own spans off (they repeat `gen_ai.usage.*`
   under Pydantic AI's `chat` span); `MAJORDOMO_ANTHROPIC_SDK_SPANS=on` keeps them.
 """
@@ -24,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import httpx2
 
-from . import _settings
-from .propagator import is_gateway_origin, majordomo_headers, set_missing_headers
+from . import _settings, wire
+from .propagator import api_key, is_gateway_origin, majordomo_headers, set_missing_headers
 from .tags import Tags, current_tags
 
 if TYPE_CHECKING:
@@ -71,7 +74,7 @@ def get_gateway_url() -> str:
 
 
 def get_majordomo_key() -> str:
-    key = _settings.api_key()
+    key = api_key()
     if not key:
         raise ValueError("MAJORDOMO_API_KEY environment variable is required")
     return key
@@ -94,7 +97,7 @@ def build_extra_headers(
     extra_headers: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """`X-Majordomo-*` headers for a model settings' `extra_headers` (values percent-encoded if needed)."""
-    headers: dict[str, str] = {"X-Majordomo-Key": get_majordomo_key()}
+    headers: dict[str, str] = {wire.KEY: get_majordomo_key()}
     # Empty values are skipped, and nothing is bounds-checked, as in the guide's helper.
     tags = Tags(feature=feature or None, step=step or None, user_id=user_id or None, session_id=session_id or None)
     headers.update(tags.headers())
@@ -115,7 +118,7 @@ def build_extra_headers_gemini(
     headers = build_extra_headers(
         feature=feature, step=step, user_id=user_id, session_id=session_id, extra_headers=extra_headers
     )
-    headers["X-Majordomo-Provider"] = "gemini-openai"
+    headers[wire.PROVIDER] = "gemini-openai"
     return headers
 
 
@@ -123,20 +126,18 @@ async def _tag_request(request: httpx2.Request) -> None:
     """Request hook: context tags and the key, on gateway requests, where no explicit header is set."""
     url = request.url
     if is_gateway_origin(url.scheme, url.host, url.port):
-        set_missing_headers(request.headers, majordomo_headers(current_tags(), _settings.api_key()))
+        set_missing_headers(request.headers, majordomo_headers(current_tags(), api_key()))
 
 
 def _gateway_client(provider_header: str | None = None) -> httpx2.AsyncClient:
-    headers = {"X-Majordomo-Provider": provider_header} if provider_header else None
+    headers = {wire.PROVIDER: provider_header} if provider_header else None
     return httpx2.AsyncClient(timeout=_TIMEOUT, headers=headers, event_hooks={"request": [_tag_request]})
 
 
 def _provider_key(provider: Provider) -> str:
-    name = _PROVIDER_KEYS[provider]
-    key = os.environ.get(name)
-    if not key:
-        raise ValueError(f"{name} environment variable is required")
-    return key
+    """The key the SDK sends: the app's own provider key (`OPENAI_API_KEY`, passed through), else the
+    Majordomo key, which the gateway replaces with the provider key it holds (`majordomo credentials`)."""
+    return os.environ.get(_PROVIDER_KEYS[provider]) or get_majordomo_key()
 
 
 def create_openai_model(model_name: str = PROVIDER_DEFAULTS["openai"]) -> OpenAIChatModel:

@@ -17,15 +17,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, ParamSpec, TypeVar
-from urllib.parse import quote, unquote
 
 from opentelemetry import context as otel_context
+
+from . import wire
 
 __all__ = [
     "HEADER_PREFIX",
     "MAX_EXTRAS",
     "MAX_KEY_LENGTH",
     "MAX_VALUE_LENGTH",
+    "NAMED",
     "RESERVED_HEADERS",
     "TagError",
     "Tags",
@@ -33,7 +35,7 @@ __all__ = [
     "tags",
 ]
 
-HEADER_PREFIX: Final = "x-majordomo-"
+HEADER_PREFIX: Final = wire.PREFIX_LOWER
 MAX_KEY_LENGTH: Final = 64
 MAX_VALUE_LENGTH: Final = 256
 MAX_EXTRAS: Final = 32
@@ -41,24 +43,17 @@ MAX_EXTRAS: Final = 32
 _KEY_RE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}")
 _CONTEXT_KEY: Final = otel_context.create_key("majordomo-tags")
 
-# Named tags: attribute name -> canonical header suffix (also the `raw_metadata` key).
-_NAMED: Final[dict[str, str]] = {
+#: The named tags, defined here once: attribute name -> canonical header suffix (also the `raw_metadata` key).
+NAMED: Final[Mapping[str, str]] = {
     "feature": "Feature",
     "step": "Step",
     "user_id": "User-Id",
     "session_id": "Session-Id",
 }
-_NAMED_BY_HEADER: Final = {suffix.lower(): name for name, suffix in _NAMED.items()}
+_NAMED_BY_HEADER: Final = {suffix.lower(): name for name, suffix in NAMED.items()}
 
 #: `X-Majordomo-*` suffixes that are protocol, not tags (lower-case). An extra tag may not use them.
-RESERVED_HEADERS: Final = frozenset({"key", "provider", "request-id", "trace-id", "cost"})
-
-# Printable ASCII except '%' passes through; everything else (non-ASCII, CR, LF, other controls,
-# '%' itself) is percent-encoded, so a value can never split or inject a header.
-_SAFE: Final = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "%")
-# Spaces at either end of a header value are not part of it (RFC 9110 §5.5): servers strip them and
-# h11 (httpx) refuses to send them, so those are percent-encoded too.
-_EDGE_SPACES: Final = re.compile(r"^ +| +$")
+RESERVED_HEADERS: Final = wire.PROTOCOL_SUFFIXES
 
 
 class TagError(ValueError):
@@ -70,7 +65,7 @@ def _normalize_extra_key(key: str) -> str:
     if not _KEY_RE.fullmatch(key):
         raise TagError(f"tag key {key!r} must be 1-{MAX_KEY_LENGTH} characters of A-Z, a-z, 0-9, '_' or '-'")
     normalized = key.lower().replace("-", "_")
-    if normalized in _NAMED or normalized.replace("_", "-") in RESERVED_HEADERS:
+    if normalized in NAMED or normalized.replace("_", "-") in RESERVED_HEADERS:
         raise TagError(f"tag key {key!r} is reserved; use the named argument or another key")
     return normalized
 
@@ -96,13 +91,8 @@ def _header_suffix(extra_key: str) -> str:
     return "-".join(part.capitalize() for part in extra_key.split("_"))
 
 
-def encode_header_value(value: str) -> str:
-    """Percent-encode what is not printable ASCII (and '%', and edge spaces): a header value that round-trips."""
-    return _EDGE_SPACES.sub(lambda m: "%20" * len(m[0]), quote(value, safe=_SAFE))
-
-
-def decode_header_value(value: str) -> str:
-    return unquote(value, errors="replace")
+encode_header_value = wire.encode_value
+decode_header_value = wire.decode_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,20 +134,18 @@ class Tags:
         extras = {**self.extra, **inner.extra}
         if len(extras) > MAX_EXTRAS:
             raise TagError(f"{len(extras)} extra tags in scope; the limit is {MAX_EXTRAS}")
-        return Tags(
-            feature=inner.feature if inner.feature is not None else self.feature,
-            step=inner.step if inner.step is not None else self.step,
-            user_id=inner.user_id if inner.user_id is not None else self.user_id,
-            session_id=inner.session_id if inner.session_id is not None else self.session_id,
-            extra=MappingProxyType(extras),
-        )
+        named = {}
+        for name in NAMED:
+            value = getattr(inner, name)
+            named[name] = value if value is not None else getattr(self, name)
+        return Tags(**named, extra=MappingProxyType(extras))
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.feature, self.step, self.user_id, self.session_id)) or bool(self.extra)
+        return any(getattr(self, name) is not None for name in NAMED) or bool(self.extra)
 
     def items(self) -> Iterator[tuple[str, str]]:
         """(name, value) for every set tag: named ones first, then extras."""
-        for name in _NAMED:
+        for name in NAMED:
             value = getattr(self, name)
             if value is not None:
                 yield name, value
@@ -167,7 +155,7 @@ class Tags:
     def span_attributes(self) -> dict[str, str]:
         """`majordomo.*` attributes, mirrored to `user.id` / `session.id` (general OTel conventions)."""
         attrs: dict[str, str] = {}
-        for name in _NAMED:
+        for name in NAMED:
             value = getattr(self, name)
             if value is not None:
                 attrs[f"majordomo.{name}"] = value
@@ -182,21 +170,16 @@ class Tags:
     def raw_metadata(self) -> dict[str, str]:
         """Title-Case keys (`User-Id`, `Example-Framework`): the guide's SQL reads these verbatim."""
         meta: dict[str, str] = {}
-        if self.feature is not None:
-            meta["Feature"] = self.feature
-        if self.step is not None:
-            meta["Step"] = self.step
-        if self.user_id is not None:
-            meta["User-Id"] = self.user_id
-        if self.session_id is not None:
-            meta["Session-Id"] = self.session_id
+        for name, suffix in NAMED.items():
+            if (value := getattr(self, name)) is not None:
+                meta[suffix] = value
         for key, value in self.extra.items():
             meta[_header_suffix(key)] = value
         return meta
 
     def headers(self) -> dict[str, str]:
         """`X-Majordomo-<Suffix>` headers, values percent-encoded where needed."""
-        return {f"X-Majordomo-{suffix}": encode_header_value(value) for suffix, value in self.raw_metadata().items()}
+        return {wire.header(suffix): wire.encode_value(value) for suffix, value in self.raw_metadata().items()}
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, str]]) -> tuple[Tags, list[str]]:

@@ -7,11 +7,14 @@ Corrections: `pydantic_ai.settings.AnthropicModelSettings` -> `pydantic_ai.model
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pydantic_ai import Agent
 from pydantic_ai.models.anthropic import AnthropicModelSettings
 from pydantic_ai.models.openai import OpenAIChatModelSettings
 
+from majordomo_otel.propagator import configure
 from majordomo_otel.pydantic_ai import (
     PROVIDER_DEFAULTS,
     build_extra_headers,
@@ -23,6 +26,7 @@ from majordomo_otel.pydantic_ai import (
 from majordomo_otel.sim import SimServer
 
 from ._helpers import majordomo_headers
+from .conftest import API_KEY
 
 KEY = {"x-majordomo-key": "mdm_sk_test"}
 
@@ -170,10 +174,32 @@ async def test_create_model_tags_from_context_without_extra_headers(exporter, ga
     ]
 
 
-def test_missing_key_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def key_from_environment(gateway: SimServer) -> Iterator[None]:
+    """`instrument()`/`configure()` given no key: helpers and propagator read `MAJORDOMO_API_KEY`."""
+    configure([gateway.url])
+    try:
+        yield
+    finally:
+        configure([gateway.url], API_KEY)
+
+
+def test_missing_key_error_message(key_from_environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MAJORDOMO_API_KEY")
     with pytest.raises(ValueError, match=r"^MAJORDOMO_API_KEY environment variable is required$"):
         build_extra_headers(feature="x")
+
+
+def test_a_key_given_to_instrument_reaches_the_guide_helpers(
+    exporter, gateway: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAJORDOMO_API_KEY", "mdm_sk_from_the_environment")
+    configure([gateway.url], "mdm_sk_given_to_instrument")
+    try:
+        headers = build_extra_headers(feature="x")
+    finally:
+        configure([gateway.url], API_KEY)
+    assert headers["X-Majordomo-Key"] == "mdm_sk_given_to_instrument"
 
 
 def test_check_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from opentelemetry import propagate
 
 import majordomo_otel
 from majordomo_otel import MajordomoPropagator, Tags
-from majordomo_otel.propagator import GatewayBaggagePropagator, destination, extract_tags
+from majordomo_otel.propagator import GatewayBaggagePropagator, destination
 from majordomo_otel.tags import get_tags, set_tags
 
 AWKWARD = {"feature": "résumé ✓", "step": "a\r\nX-Injected: yes", "user_id": "100% sure", "session_id": "s-1"}
@@ -59,8 +59,10 @@ def test_extract_round_trips(exporter, gateway) -> None:
     assert get_tags(ctx) == tags
 
 
-def test_extract_tags_helper_reports_problems(exporter) -> None:
-    assert extract_tags([("X-Majordomo-Feature", "f"), ("X-Majordomo-Bad Key", "v"), ("X-Majordomo-Key", "k")]) == (
+def test_tags_from_headers_reports_problems(exporter) -> None:
+    assert Tags.from_headers(
+        [("X-Majordomo-Feature", "f"), ("X-Majordomo-Bad Key", "v"), ("X-Majordomo-Key", "k")]
+    ) == (
         Tags.build(feature="f"),
         ["header X-Majordomo-Bad Key dropped: tag key out of bounds"],
     )

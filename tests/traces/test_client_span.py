@@ -2,7 +2,6 @@
 
 `instrument()` registering these hooks, against the real gateway, is covered by
 `test_workflow_traces.py::test_client_http_span_carries_the_request_id_and_parents_the_gateway_span`.
-The gateway does not send `X-Majordomo-Cost` yet, so the cost handling is checked here on headers.
 """
 
 from __future__ import annotations
@@ -48,52 +47,15 @@ def _attributes_after(headers: dict[str, str] | None, hook: Any = None) -> dict[
     ("headers", "expected"),
     [
         ({"X-Majordomo-Request-Id": REQUEST_ID}, {"majordomo.request_id": REQUEST_ID}),
-        (
-            {"x-majordomo-request-id": REQUEST_ID, "X-Majordomo-Cost": "0.000279"},
-            {"majordomo.request_id": REQUEST_ID, "majordomo.cost.total": 0.000279},
-        ),
-        ({"X-Majordomo-Request-Id": REQUEST_ID, "X-Majordomo-Cost": "n/a"}, {"majordomo.request_id": REQUEST_ID}),
-        ({"X-Majordomo-Request-Id": REQUEST_ID, "X-Majordomo-Cost": "-1"}, {"majordomo.request_id": REQUEST_ID}),
-        ({"X-Majordomo-Request-Id": REQUEST_ID, "X-Majordomo-Cost": "inf"}, {"majordomo.request_id": REQUEST_ID}),
-        ({"X-Majordomo-Cost": "0.5"}, {}),  # not a gateway response without the request id
+        ({"x-majordomo-request-id": REQUEST_ID}, {"majordomo.request_id": REQUEST_ID}),
         ({"Content-Type": "application/json"}, {}),
         ({"X-Majordomo-Request-Id": "x" * 129}, {}),
         (None, {}),
     ],
-    ids=["id", "id+cost", "bad-cost", "negative-cost", "infinite-cost", "cost-only", "other-host", "long-id", "none"],
+    ids=["id", "lower-case-name", "other-host", "long-id", "none"],
 )
 def test_annotate(headers: dict[str, str] | None, expected: dict[str, Any]) -> None:
     assert _attributes_after(headers) == expected
-
-
-def test_sync_hook_runs_the_users_hook_after_ours() -> None:
-    seen: list[dict[str, Any]] = []
-
-    def user_hook(span: Any, request: Any, response: Any) -> None:
-        seen.append(dict(span.attributes))
-        span.set_attribute("user.hook", True)
-
-    hook = response_hooks(user_sync=user_hook)["response_hook"]
-    attributes = _attributes_after({"X-Majordomo-Request-Id": REQUEST_ID}, hook)
-    assert (seen, attributes) == (
-        [{"majordomo.request_id": REQUEST_ID}],
-        {"majordomo.request_id": REQUEST_ID, "user.hook": True},
-    )
-
-
-async def test_async_hook_runs_the_users_hook_after_ours() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-
-    async def user_hook(span: Any, request: Any, response: Any) -> None:
-        span.set_attribute("user.hook", True)
-
-    hook = response_hooks(user_async=user_hook)["async_response_hook"]
-    with provider.get_tracer("test").start_as_current_span("POST") as span:
-        await hook(span, None, _Response(200, httpx2.Headers({"X-Majordomo-Request-Id": REQUEST_ID})))
-    (finished,) = exporter.get_finished_spans()
-    assert dict(finished.attributes or {}) == {"majordomo.request_id": REQUEST_ID, "user.hook": True}
 
 
 def test_a_broken_response_never_raises_into_the_request() -> None:

@@ -74,6 +74,7 @@ class LocalStack:
     spans: InMemorySpanExporter
     _loop: asyncio.AbstractEventLoop = field(repr=False)
     _gateway: Gateway = field(repr=False)
+    _sim: SimServer = field(repr=False)
 
     @property
     def database_url(self) -> str:
@@ -95,6 +96,11 @@ class LocalStack:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.flush()
         return self.call(self._gateway.store.query(sql, params))
+
+    @property
+    def sim(self) -> SimServer:
+        """The stand-in providers: what they received is in `sim.requests`."""
+        return self._sim
 
     @property
     def store(self) -> Any:
@@ -139,7 +145,7 @@ def local_stack(db_path: Path, *, span_exporter: SpanExporter | None = None) -> 
         started = asyncio.run_coroutine_threadsafe(_start(db_path, exporter), loop).result(60)
         sim, runner, url, key, gateway = started
         try:
-            yield LocalStack(url, key, sim.url, db_path, memory, loop, gateway)
+            yield LocalStack(url, key, sim.url, db_path, memory, loop, gateway, sim)
         finally:
             # Cleanup drains the record writer, so every record is in SQLite once we return.
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(60)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import wire
 from .keys import KeyCache, KeyStoreUnavailable, hash_key, is_well_formed
 
 
@@ -22,13 +23,14 @@ class AuthOutcome:
 
 
 _MISSING = (
-    "missing X-Majordomo-Key header. majordomo_otel sends it only to the origins in MAJORDOMO_GATEWAY_URL "
-    "(scheme, host and port must match; localhost, 127.0.0.1 and ::1 count as one host): set "
-    "MAJORDOMO_GATEWAY_URL={origin} and MAJORDOMO_API_KEY (create a key with `majordomo keys create NAME`)"
+    f"missing Majordomo key: send it as {wire.KEY}, or as the provider SDK's api_key. majordomo_otel sends "
+    "it only to the origins in MAJORDOMO_GATEWAY_URL (scheme, host and port must match; localhost, "
+    "127.0.0.1 and ::1 count as one host): set MAJORDOMO_GATEWAY_URL={origin} and MAJORDOMO_API_KEY "
+    "(create a key with `majordomo keys create NAME`)"
 )
 # Never echoes the key: it may be a provider key sent in the wrong header.
-_MALFORMED = AuthOutcome(False, reason="malformed X-Majordomo-Key")
-_INVALID = AuthOutcome(False, reason="invalid or revoked X-Majordomo-Key")
+_MALFORMED = AuthOutcome(False, reason=f"malformed {wire.KEY}")
+_INVALID = AuthOutcome(False, reason=f"invalid or revoked {wire.KEY}")
 # Fail closed: a key not in the table cannot be checked while the database does not answer.
 _UNAVAILABLE = AuthOutcome(False, reason="key store unavailable; retry shortly", status=503)
 

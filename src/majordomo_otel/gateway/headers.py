@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from .. import wire
+
 _HOP_BY_HOP: Final = frozenset(
     {
         "connection",
@@ -31,8 +33,8 @@ _NOT_UPSTREAM: Final = _HOP_BY_HOP | frozenset(
 )
 _NOT_DOWNSTREAM: Final = frozenset(_HOP_BY_HOP)
 
-REQUEST_ID_HEADER: Final = "X-Majordomo-Request-Id"
-TRACE_ID_HEADER: Final = "X-Majordomo-Trace-Id"
+REQUEST_ID_HEADER: Final = wire.REQUEST_ID
+TRACE_ID_HEADER: Final = wire.TRACE_ID
 
 
 def _kept(
@@ -46,7 +48,7 @@ def _kept(
         for name, value in headers
         if (lowered := name.lower()) not in drop
         and lowered not in named
-        and not (drop_ours and lowered.startswith("x-majordomo-"))
+        and not (drop_ours and lowered.startswith(wire.PREFIX_LOWER))
     ]
 
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from .. import wire
 from .providers import Family, Provider, ProviderTable
 
 
@@ -75,12 +76,14 @@ _GEMINI_METHODS: Final = {
 }
 _DEPLOYMENT: Final = re.compile(r"^/deployments/(?P<name>[^/]+)(?P<rest>/.*)$")  # Azure OpenAI
 
+_PROVIDER_HEADER: Final = wire.PROVIDER.lower()  # headers arrive case-insensitive, or lower-case from tests
+
 #: Root paths registered as plain routes (a dict lookup in aiohttp); everything else goes through the catch-all.
 PLAIN_PATHS: Final = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages")
 
 #: For 404 messages: what a client can call.
 SUPPORTED: Final = (
-    "/v1/... (OpenAI; Anthropic with an anthropic-version header; X-Majordomo-Provider picks another)",
+    f"/v1/... (OpenAI; Anthropic with an anthropic-version header; {wire.PROVIDER} picks another)",
     "/v1beta/openai/... (Gemini, OpenAI-compatible)",
     "/v1beta/models/{model}:{method} (Gemini)",
     "/<provider>/<the provider's own path>",
@@ -93,10 +96,10 @@ def resolve(table: ProviderTable, method: str, raw_path: str, headers: Mapping[s
     if (prefixed := table.get(first)) is not None and rest:
         return _route(prefixed, method, _relative(prefixed, "/" + rest))
     chosen = None
-    if override := headers.get("x-majordomo-provider"):
+    if override := headers.get(_PROVIDER_HEADER):
         chosen = table.get(override.strip().lower())
         if chosen is None:
-            raise UnknownProvider(f"X-Majordomo-Provider must be one of {', '.join(table.names)}, got {override!r}")
+            raise UnknownProvider(f"{wire.PROVIDER} must be one of {', '.join(table.names)}, got {override!r}")
     path = raw_path.rstrip("/") or "/"
     gemini_compat = table.openai_twin(table.root_provider(Family.GEMINI))
     if gemini_compat is not None and path.startswith(gemini_compat.api_path + "/"):

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from .. import wire
 from .keys import KEY_PREFIX
 from .providers import Provider
 
-MAJORDOMO_KEY_HEADER: Final = "X-Majordomo-Key"
+MAJORDOMO_KEY_HEADER: Final = wire.KEY
 #: Where provider SDKs put their key, lowercase; a Majordomo key found in one of them is ours, not theirs.
 PROVIDER_AUTH_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 _QUERY_KEY: Final = "key"  # Gemini's ?key=
