@@ -1,22 +1,34 @@
-"""Run the gateway until SIGINT/SIGTERM; shutdown drains the record writer before exit."""
+"""Run the gateway as one process until SIGINT/SIGTERM; shutdown drains the record writer before exit.
+
+`--workers N` runs N of these under a supervisor instead (workers.py); both log alike and start the same app.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from aiohttp import web
-
 from .._otlp import export_target
 from .._redact import hide_password
-from .app import GATEWAY, create_app, runner_options
 from .providers import ProviderTable
 from .settings import Settings
+from .spool_slots import merge_unused_slots, spool_root
 
 log = logging.getLogger("majordomo.gateway")
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: seconds a stopping gateway gives requests in flight (streams included) before it closes them
+SHUTDOWN_TIMEOUT = 30.0
 
-def _event_loop_factory() -> asyncio.AbstractEventLoop:
+
+def configure_logging(level: str, *, worker: int | None = None) -> None:
+    """The gateway's log format; a worker's lines name it (`majordomo.gateway[worker 2]`)."""
+    fmt = LOG_FORMAT if worker is None else LOG_FORMAT.replace("%(name)s", f"%(name)s[worker {worker}]")
+    logging.basicConfig(level=level.upper(), format=fmt)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the gateway extra has it): the cheaper event loop, measured in bench/."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is in the gateway extra, optional elsewhere
@@ -29,15 +41,24 @@ def start_line(settings: Settings, table: ProviderTable) -> str:
     spans go, which upstreams (`table`, the app's own), whether auth is on. No password."""
     upstreams = ", ".join(f"{p.name} {p.base_url}" for p in table if p.configured and not p.preset)
     presets = sum(1 for p in table if p.configured and p.preset)
+    workers = f"{settings.workers} worker processes; " if settings.workers > 1 else ""
+    address = f"http://{settings.host}:{settings.port}"
     return (
-        f"majordomo gateway on http://{settings.host}:{settings.port} (clients: MAJORDOMO_GATEWAY_URL=http://"
-        f"{settings.host}:{settings.port}); store {hide_password(settings.database_url)}; upstreams {upstreams}"
+        f"majordomo gateway on {address} (clients: MAJORDOMO_GATEWAY_URL={address}); {workers}"
+        f"store {hide_password(settings.database_url)}; upstreams {upstreams}"
         f" (+{presets} more by /<provider>/ prefix); auth {'on' if settings.auth else 'OFF'}; "
         f"spans {export_target('TRACES')}; metrics {export_target('METRICS')}"
     )
 
 
 def serve(settings: Settings) -> None:
+    # Here, not at the top: the `--workers` parent imports this module and serves nothing itself (the
+    # serving stack takes about a second to import, genai-prices most of it).
+    from aiohttp import web
+
+    from .app import GATEWAY, create_app, runner_options
+
+    merge_unused_slots(spool_root(settings), 1)  # an earlier `--workers N` run's other spools: replayed here
     app = create_app(settings)
     log.info("%s", start_line(settings, app[GATEWAY].providers))
     web.run_app(
@@ -45,7 +66,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         **runner_options(settings),
-        shutdown_timeout=30,
-        loop=_event_loop_factory(),
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        loop=new_event_loop(),
         print=None,
     )
