@@ -26,7 +26,7 @@ from .store import default_spool_dir
 from .store._journal import _LOCK as JOURNAL_LOCK
 from .store._journal import JOURNAL_DIR, Journal
 from .store._rejected import rejected_files
-from .store._spool import REJECTED_FILE, Spool
+from .store._spool import OWNER_LOCK, REJECTED_FILE, Spool
 
 log = logging.getLogger("majordomo.gateway")
 
@@ -56,6 +56,8 @@ def merge_unused_slots(root: Path, workers: int) -> int:
     """Move what slots above `workers` hold into slot 1 (call it before any worker starts); returns how many
     journal and spool segments moved. A slot whose journal a live process holds is left alone."""
     moved = 0
+    if _in_use(root, journals=False):
+        return 0  # another live gateway owns this spool: its writer refuses to start below, with the reason
     main = Spool(root)
     for slot, folder in _slots(root):
         if slot <= workers:
@@ -101,8 +103,18 @@ def collect_rejected(root: Path, workers: int) -> int:
     return sum(move_rejected(folder, root) for slot, folder in _slots(root) if slot <= workers)
 
 
-def _in_use(folder: Path) -> bool:
-    """Whether a live process holds one of the journal locks in `folder` (the journal's own `flock`)."""
+def _in_use(folder: Path, *, journals: bool = True) -> bool:
+    """Whether a live process owns `folder` (the spool's `flock`) or holds one of its journal locks."""
+    if (folder / OWNER_LOCK).exists():
+        fd = os.open(folder / OWNER_LOCK, os.O_RDWR)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the spool's lock is a POSIX one (see _spool.py)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+    if not journals:
+        return False
     for lock in (folder / JOURNAL_DIR).glob(f"*/{JOURNAL_LOCK}"):
         fd = os.open(lock, os.O_RDWR)
         try:

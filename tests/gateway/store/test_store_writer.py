@@ -14,7 +14,7 @@ from dirty_equals import IsStr
 
 from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store import RecordWriter, Store, open_store
-from majordomo_otel.gateway.store._spool import Spool
+from majordomo_otel.gateway.store._spool import OWNER_LOCK, Spool, SpoolInUse
 
 
 async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
@@ -214,7 +214,7 @@ async def test_sqlite_replays_a_spool_left_by_a_crashed_process(store: Store, tm
     await writer.close()
     assert await store.get_records() == records
     assert await physical_order(store) == [r.id for r in records]
-    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == []
+    assert _left_in(tmp_path / "spool") == []
 
 
 async def test_records_the_store_rejects_go_to_rejected_jsonl(store: Store, tmp_path: Path) -> None:
@@ -244,7 +244,7 @@ async def test_a_burst_is_journaled_then_stored_and_the_journal_forgets_it(store
     await asyncio.sleep(0)
     assert (journaled, writer.stats()["journal_depth"]) == (5000, 0)
     await writer.close()
-    assert (await count(store), sorted(p.name for p in (tmp_path / "spool").iterdir())) == (5000, [])
+    assert (await count(store), _left_in(tmp_path / "spool")) == (5000, [])
 
 
 async def test_records_submitted_before_start_survive_a_close(store: Store, tmp_path: Path) -> None:
@@ -258,3 +258,34 @@ async def test_records_submitted_before_start_survive_a_close(store: Store, tmp_
     assert await writer.flush() is True
     await writer.close()
     assert await store.get_records() == records
+
+
+def _left_in(spool: Path) -> list[str]:
+    """What a spool folder still holds, besides the lock that says which process owns it."""
+    return sorted(p.name for p in spool.iterdir() if p.name != OWNER_LOCK)
+
+
+def test_a_spool_folder_another_live_process_owns_is_refused(tmp_path: Path) -> None:
+    """Two gateways replaying and deleting the same segments could delete each other's unreplayed records."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from majordomo_otel.gateway.store._spool import Spool; "
+            f"Spool({str(tmp_path / 'spool')!r}).claim(); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(SpoolInUse, match=r"is in use by another running gateway: give each gateway its own"):
+            Spool(tmp_path / "spool").claim()
+    finally:
+        holder.kill()
+        holder.wait()
+    Spool(tmp_path / "spool").claim()  # the holder's death released it

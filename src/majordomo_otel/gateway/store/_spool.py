@@ -12,6 +12,11 @@ With `fsync=False` appends reach the OS page cache only (survive a process crash
 Records the store rejects for good (bad data) go to `rejected.jsonl` beside the segments instead of
 blocking the spool forever.
 
+One process owns a spool folder at a time (`claim`: a POSIX lock on `.owner.lock`, held until `close` or the
+process's end; per process, so a writer restarted in the same process takes it over): two
+gateways replaying and deleting the same segments could delete each other's unreplayed records, so a
+second one pointed at a folder in use refuses to start.
+
 The methods block: the writer calls them one at a time from a worker thread.
 """
 
@@ -33,6 +38,11 @@ log = logging.getLogger("majordomo_otel.gateway.store")
 
 _PREFIX, _SUFFIX = "spool-", ".jsonl"
 REJECTED_FILE = "rejected.jsonl"
+OWNER_LOCK = ".owner.lock"
+
+
+class SpoolInUse(RuntimeError):
+    """Another running process owns this spool folder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +68,30 @@ class Spool:
         self._out_path: Path | None = None
         self._out_count = 0
         self._cursor: tuple[Path, int] | None = None
+        self._owner_fd: int | None = None
 
-    # -- setup ---------------------------------------------------------------------------------------------
+    # -- setup --------------------------------------------------------------------------------------------
+    def claim(self) -> None:
+        """Own the folder for this process's lifetime; `SpoolInUse` if another live process does. A folder
+        that cannot even hold the lock file (read-only, disk full) is not refused: the writer reports it."""
+        import fcntl
+
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            log.warning("spool %s: cannot create its lock file (%s)", self.directory, exc.strerror or exc)
+            return
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise SpoolInUse(
+                f"spool folder {self.directory} is in use by another running gateway: give each gateway its own "
+                "(--spool-dir or MAJORDOMO_SPOOL_DIR), or use --workers N for several processes on one host"
+            ) from None
+        self._owner_fd = fd
+
     def scan(self) -> int:
         """Find segments left by earlier processes; returns the number of records waiting."""
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -215,6 +247,9 @@ class Spool:
 
     def close(self) -> None:
         self._close_out()
+        if self._owner_fd is not None:
+            os.close(self._owner_fd)  # releases the lock
+            self._owner_fd = None
 
 
 def _count_lines(path: Path) -> int:

@@ -156,6 +156,7 @@ class RecordWriter:
         if self._task is not None:
             return
         self._wake, self._batch_full = asyncio.Event(), asyncio.Event()
+        self.spool.claim()  # before anything reads the folder: another live gateway may own it
         self._spool_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="majordomo-spool")
         if self.journal is not None:
             adopted = await self._in_spool_thread(self.journal.adopt_orphans, self.spool.adopt)
