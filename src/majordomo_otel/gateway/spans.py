@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 import random
 import re
-import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
 
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
 
-from .._otlp import span_exporter_from_env
+from .._otlp import span_exporter_from_env, traces_target
+from .otlp.export import OtlpSpans
+from .otlp.queue import ExportStats, QueueLimits
+from .otlp.sdk import SdkSpans
 from .providers import BUILTIN
 from .record import RequestRecord
 from .settings import SpanUsagePolicy
@@ -41,93 +41,57 @@ _OPERATION_NAMES: Final = {
 _PROVIDER_NAMES: Final = {p.name: p.otel_name for p in BUILTIN}
 
 
-class ExportStats:
-    """Counts spans through the exporter, so a slow or dead collector is visible (`/readyz`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.ended = 0
-        self.exported = 0
-        self.failed = 0
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            pending = self.ended - self.exported - self.failed
-            return {
-                "ended": self.ended,
-                "exported": self.exported,
-                "failed": self.failed,
-                # spans neither exported nor failed: still queued, or dropped by a full queue
-                "pending_or_dropped": max(pending, 0),
-            }
-
-
-class _CountingExporter(SpanExporter):
-    def __init__(self, inner: SpanExporter, stats: ExportStats) -> None:
-        self._inner = inner
-        self._stats = stats
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-        except Exception:
-            result = SpanExportResult.FAILURE
-        with self._stats._lock:
-            if result is SpanExportResult.SUCCESS:
-                self._stats.exported += len(spans)
-            else:
-                self._stats.failed += len(spans)
-        return result
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-class _CountingProcessor(SpanProcessor):
-    def __init__(self, inner: SpanProcessor, stats: ExportStats) -> None:
-        self._inner = inner
-        self._stats = stats
-
-    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
-        self._inner.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        with self._stats._lock:
-            self._stats.ended += 1
-        self._inner.on_end(span)
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
 def gateway_resource(environ: Mapping[str, str]) -> Resource:
     """`service.name` majordomo-gateway unless `OTEL_SERVICE_NAME` says otherwise; shared by spans and metrics."""
     return Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME") or "majordomo-gateway"})
 
 
+#: A span's status: its code, and the description an ERROR carries.
+SpanStatus = tuple[StatusCode, str | None]
+_UNSET: Final[SpanStatus] = (StatusCode.UNSET, None)
+_UPSTREAM_FAILED: Final[SpanStatus] = (StatusCode.ERROR, None)
+
+
+class SpanOutput(Protocol):
+    """Where finished requests' spans go: `OtlpSpans` (the gateway's own encoder) or `SdkSpans`."""
+
+    @property
+    def stats(self) -> ExportStats: ...
+
+    def emit(
+        self, plan: SpanPlan, name: str, attributes: Mapping[str, Any], status: SpanStatus, upstream_status: SpanStatus
+    ) -> None: ...
+
+    def force_flush(self, timeout_s: float) -> bool: ...
+
+    def shutdown(self) -> None: ...
+
+
 def build_span_pipeline(
     *, exporter: SpanExporter | None = None, environ: Mapping[str, str] | None = None
-) -> tuple[SpanProcessor | None, Resource, ExportStats]:
+) -> tuple[SpanOutput | None, ExportStats]:
     """The gateway's own export pipeline (never the global provider): `service.name` majordomo-gateway.
 
-    Export goes through a `BatchSpanProcessor` (its own thread, bounded queue), so a slow or dead
-    collector can drop spans, counted in `ExportStats`, but never delays a proxied request.
-    No exporter configured: no processor, and no span is built at all.
+    Configured by the `OTEL_*` variables, spans are encoded by the gateway itself and posted as
+    OTLP/HTTP or OTLP/gRPC (`otlp/`), for a sixth of the SDK exporters' CPU (bench/README.md). An
+    `exporter` passed in by code gets SDK `ReadableSpan`s, as does a configuration only the SDK's
+    exporters understand (a credential-provider plug-in). Either way export runs on its own thread
+    behind a bounded queue, so a slow or dead collector drops spans, counted in `ExportStats`,
+    but never delays a proxied request. No exporter configured: no output, and no span is built.
     """
     environ = os.environ if environ is None else environ
     resource = gateway_resource(environ)
-    stats = ExportStats()
-    exporter = exporter if exporter is not None else span_exporter_from_env(environ)
+    scope = InstrumentationScope("majordomo_otel.gateway", _version())
+    limits = QueueLimits.from_env(environ)
     if exporter is None:
-        return None, resource, stats
-    processor = _CountingProcessor(BatchSpanProcessor(_CountingExporter(exporter, stats)), stats)
-    return processor, resource, stats
+        if (target := traces_target(environ)) is not None:
+            output: SpanOutput = OtlpSpans(target, resource, scope, limits)
+            return output, output.stats
+        exporter = span_exporter_from_env(environ)
+        if exporter is None:
+            return None, ExportStats()
+    output = SdkSpans(exporter, resource, scope, limits)
+    return output, output.stats
 
 
 class SpanPlan:
@@ -237,65 +201,39 @@ def parse_traceparent(value: str | None) -> SpanContext | None:
 class GatewaySpans:
     """Renders each finished `RequestRecord` as a SERVER span and its upstream CLIENT child.
 
-    The request is over when its spans are made, so they are built as finished `ReadableSpan`s and
-    handed straight to the export pipeline: no live span objects, no per-attribute validation on
-    the hot path, and nothing at all when export is off (ids are still made, for the record).
+    The request is over when its spans are made, so they are rendered once, finished, and handed
+    to the output (`SpanOutput`): no live span objects, no per-attribute validation on the hot
+    path, and nothing at all when export is off (ids are still made, for the record).
     """
 
     def __init__(
         self,
-        processor: SpanProcessor | None,
-        resource: Resource,
+        output: SpanOutput | None,
         policy: SpanUsagePolicy,
         provider_names: Mapping[str, str] = _PROVIDER_NAMES,
     ) -> None:
         self._provider_names = provider_names
-        self._processor = processor
-        self._resource = resource
+        self._output = output
         self._policy = policy
-        self._scope = InstrumentationScope("majordomo_otel.gateway", _version())
 
     @property
     def exporting(self) -> bool:
-        return self._processor is not None
+        return self._output is not None
 
     def begin(self, headers: Mapping[str, str]) -> SpanPlan:
         return SpanPlan(parse_traceparent(headers.get("traceparent")), headers.get("tracestate"))
 
     def finish(self, plan: SpanPlan, record: RequestRecord) -> None:
         plan.end_ns = plan.now_ns()
-        if self._processor is None or not plan.sampled:
+        if self._output is None or not plan.sampled:
             return
-        state = TraceState.from_header([plan.tracestate]) if plan.tracestate else None
-        flags = TraceFlags(TraceFlags.SAMPLED)
-        server_ctx = SpanContext(plan.trace_id, plan.span_id, False, flags, state)
-        server = ReadableSpan(
-            name=f"gateway {operation_name(record.operation)}",
-            context=server_ctx,
-            parent=plan.parent,
-            resource=self._resource,
-            attributes=self.server_attributes(plan, record),
-            kind=SpanKind.SERVER,
-            status=_status(record),
-            start_time=plan.start_ns,
-            end_time=plan.end_ns,
-            instrumentation_scope=self._scope,
+        self._output.emit(
+            plan,
+            f"gateway {operation_name(record.operation)}",
+            self.server_attributes(plan, record),
+            _status(record),
+            _UPSTREAM_FAILED if record.status_code in (502, 504) else _UNSET,
         )
-        if plan.upstream_start_ns:
-            upstream = ReadableSpan(
-                name=plan.upstream_name,
-                context=SpanContext(plan.trace_id, plan.upstream_span_id, False, flags, state),
-                parent=server_ctx,
-                resource=self._resource,
-                attributes=plan.upstream_attributes,
-                kind=SpanKind.CLIENT,
-                status=Status(StatusCode.ERROR) if record.status_code in (502, 504) else Status(StatusCode.UNSET),
-                start_time=plan.upstream_start_ns,
-                end_time=plan.upstream_end_ns or plan.end_ns,
-                instrumentation_scope=self._scope,
-            )
-            self._processor.on_end(upstream)
-        self._processor.on_end(server)
 
     def server_attributes(self, plan: SpanPlan, record: RequestRecord) -> dict[str, Any]:
         attrs: dict[str, Any] = {
@@ -337,19 +275,20 @@ class GatewaySpans:
         return attrs
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._processor.force_flush(timeout_millis) if self._processor is not None else True
+        """Every span of a finished request exported (or failed) before this returns."""
+        return self._output.force_flush(timeout_millis / 1000) if self._output is not None else True
 
     def shutdown(self) -> None:
-        if self._processor is not None:
-            self._processor.shutdown()
+        if self._output is not None:
+            self._output.shutdown()
 
 
-def _status(record: RequestRecord) -> Status:
+def _status(record: RequestRecord) -> SpanStatus:
     if record.status_code is not None and record.status_code >= 500:
-        return Status(StatusCode.ERROR, record.error_message or f"HTTP {record.status_code}")
+        return (StatusCode.ERROR, record.error_message or f"HTTP {record.status_code}")
     if record.status_code == 499:
-        return Status(StatusCode.ERROR, record.error_message or "client disconnected")
-    return Status(StatusCode.UNSET)
+        return (StatusCode.ERROR, record.error_message or "client disconnected")
+    return _UNSET
 
 
 def _version() -> str:
