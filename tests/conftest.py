@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+from pg_server import PG_DSN
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ._records import KNOWN_RECORDS, PG_DSN, pg_execute, seed
+from pg_server import PG_DSN
+
+from ._records import KNOWN_RECORDS, pg_execute, seed
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

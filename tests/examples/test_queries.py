@@ -14,9 +14,9 @@ import pytest
 
 from majordomo_otel.gateway.record import RequestRecord, new_request_id
 from majordomo_otel.gateway.store import Store, open_store
+from pg_server import PG_DSN
 
 QUERIES_SQL = Path(__file__).parents[2] / "examples" / "queries.sql"
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 TRACE_A = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACE_B = "0af7651916cd43dd8448eb211c80319c"

@@ -17,8 +17,6 @@ from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.settings import Settings
 from majordomo_otel.sim import SimServer
 
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-
 
 def _load_tcp_proxy() -> type:
     """store/_tcp_proxy.py's TcpProxy (that folder is its own test package, not importable from here)."""

@@ -15,12 +15,13 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from gateway_harness import PG_DSN, Harness, TcpProxy, sim_settings, start_gateway
+from gateway_harness import Harness, TcpProxy, sim_settings, start_gateway
 
 from majordomo_otel.gateway.app import GATEWAY, create_app, runner_options
 from majordomo_otel.gateway.settings import Settings
 from majordomo_otel.gateway.store import open_store
 from majordomo_otel.sim import SimServer
+from pg_server import PG_DSN
 
 TOTAL = 600
 CONCURRENCY = 32

@@ -20,11 +20,10 @@ import pytest
 
 from majordomo_otel import cli
 from majordomo_otel.gateway.store import open_store
+from pg_server import PG_DSN
 
 from ._workflow_client import USERS
 from .conftest import GATEWAY_SERVICE, Workflow
-
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 async def _pg_execute(sql: str) -> None:

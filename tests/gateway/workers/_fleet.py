@@ -29,7 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+from pg_server import PG_DSN
+
 CLI = [sys.executable, "-m", "majordomo_otel.cli"]
 CHAT = "/v1/chat/completions"
 _MESSAGES = [{"role": "user", "content": "hi"}]
