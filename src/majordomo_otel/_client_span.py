@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from opentelemetry.trace import Span
 
+from . import semconv as sc
 from . import wire
 
 __all__ = ["REQUEST_ID_HEADER", "aiohttp_response_hook", "annotate", "response_hooks"]
@@ -44,7 +45,7 @@ def annotate(span: Span, headers: Any) -> None:
     request_id = _header(headers, REQUEST_ID_HEADER)
     if not request_id or len(request_id) > _MAX_ID_CHARS:
         return  # not a gateway response: leave the span alone
-    span.set_attribute("majordomo.request_id", request_id)
+    span.set_attribute(sc.REQUEST_ID, request_id)
 
 
 def response_hooks() -> dict[str, Any]:

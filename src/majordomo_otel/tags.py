@@ -20,7 +20,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from opentelemetry import context as otel_context
 
-from . import wire
+from . import semconv, wire
 
 __all__ = [
     "HEADER_PREFIX",
@@ -158,13 +158,13 @@ class Tags:
         for name in NAMED:
             value = getattr(self, name)
             if value is not None:
-                attrs[f"majordomo.{name}"] = value
+                attrs[semconv.tag_attribute(name, named=True)] = value
         for key, value in self.extra.items():
-            attrs[f"majordomo.tag.{key}"] = value
+            attrs[semconv.tag_attribute(key, named=False)] = value
         if self.user_id is not None:
-            attrs["user.id"] = self.user_id
+            attrs[semconv.USER_ID] = self.user_id
         if self.session_id is not None:
-            attrs["session.id"] = self.session_id
+            attrs[semconv.SESSION_ID] = self.session_id
         return attrs
 
     def raw_metadata(self) -> dict[str, str]:

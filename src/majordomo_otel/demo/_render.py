@@ -9,6 +9,7 @@ from decimal import Decimal
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
+from .. import semconv as sc
 from ..costs import format_cost
 
 
@@ -26,16 +27,16 @@ def _label(span: ReadableSpan) -> str:
         )
         parts.append(f"[gateway {kind}]")
         if span.kind is SpanKind.SERVER:
-            parts.append(str(attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model") or ""))
+            parts.append(str(attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL) or ""))
             parts.append(f"cost {_cost(attrs.get('majordomo.cost.total')) or 'unpriced'}")
     else:
-        if span.kind is SpanKind.CLIENT and (request_id := attrs.get("majordomo.request_id")):
+        if span.kind is SpanKind.CLIENT and (request_id := attrs.get(sc.REQUEST_ID)):
             parts.append(
                 f"[app HTTP client, request …{str(request_id)[-8:]}]"
             )  # ids are time-ordered: the tail differs
-        if (step := attrs.get("majordomo.step")) and span.name.startswith("invoke_agent"):
+        if (step := attrs.get(sc.STEP)) and span.name.startswith("invoke_agent"):
             parts.append(f"step={step}")
-        if "operation.cost" in attrs:
+        if sc.OPERATION_COST in attrs:
             parts.append(f"(Pydantic AI cost {_cost(attrs['operation.cost'])})")
     duration_ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
     return "  ".join(p for p in parts if p) + f"  {duration_ms:.1f} ms"

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
 
+from .. import semconv as sc
 from .._otlp import span_exporter_from_env, traces_target
 from .otlp.export import OtlpSpans
 from .otlp.queue import ExportStats, QueueLimits
@@ -166,17 +167,17 @@ def _random_span_id() -> int:
 
 # (span attribute, record column): ours always, the standard ones only per `SpanUsagePolicy`.
 _MAJORDOMO_USAGE: Final = (
-    ("majordomo.usage.input_tokens", "input_tokens"),
-    ("majordomo.usage.output_tokens", "output_tokens"),
-    ("majordomo.usage.cache_read_tokens", "cached_tokens"),
-    ("majordomo.usage.cache_write_tokens", "cache_creation_tokens"),
-    ("majordomo.usage.reasoning_tokens", "reasoning_tokens"),
+    (sc.USAGE_INPUT_TOKENS, "input_tokens"),
+    (sc.USAGE_OUTPUT_TOKENS, "output_tokens"),
+    (sc.USAGE_CACHE_READ_TOKENS, "cached_tokens"),
+    (sc.USAGE_CACHE_WRITE_TOKENS, "cache_creation_tokens"),
+    (sc.USAGE_REASONING_TOKENS, "reasoning_tokens"),
 )
 _STANDARD_USAGE: Final = (
-    ("gen_ai.usage.input_tokens", "input_tokens"),
-    ("gen_ai.usage.output_tokens", "output_tokens"),
-    ("gen_ai.usage.cache_read.input_tokens", "cached_tokens"),
-    ("gen_ai.usage.cache_creation.input_tokens", "cache_creation_tokens"),
+    (sc.GEN_AI_USAGE_INPUT_TOKENS, "input_tokens"),
+    (sc.GEN_AI_USAGE_OUTPUT_TOKENS, "output_tokens"),
+    (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "cached_tokens"),
+    (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "cache_creation_tokens"),
 )
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
@@ -237,41 +238,41 @@ class GatewaySpans:
 
     def server_attributes(self, plan: SpanPlan, record: RequestRecord) -> dict[str, Any]:
         attrs: dict[str, Any] = {
-            "gen_ai.operation.name": operation_name(record.operation),
-            "gen_ai.provider.name": self._provider_names.get(record.provider, record.provider),
-            "http.request.method": record.request_method,
-            "url.path": record.request_path,
-            "majordomo.provider": record.provider,
+            sc.GEN_AI_OPERATION_NAME: operation_name(record.operation),
+            sc.GEN_AI_PROVIDER_NAME: self._provider_names.get(record.provider, record.provider),
+            sc.HTTP_REQUEST_METHOD: record.request_method,
+            sc.URL_PATH: record.request_path,
+            sc.PROVIDER: record.provider,
             **plan.server_attributes,
-            "majordomo.request_id": record.id,
-            "majordomo.streamed": record.streamed,
-            "majordomo.usage.status": record.usage_status,
-            "majordomo.cost.status": record.pricing_status,
+            sc.REQUEST_ID: record.id,
+            sc.STREAMED: record.streamed,
+            sc.USAGE_STATUS: record.usage_status,
+            sc.COST_STATUS: record.pricing_status,
         }
         if record.request_model:
-            attrs["gen_ai.request.model"] = record.request_model
+            attrs[sc.GEN_AI_REQUEST_MODEL] = record.request_model
         if record.model:
-            attrs["gen_ai.response.model"] = record.model
+            attrs[sc.GEN_AI_RESPONSE_MODEL] = record.model
         if record.status_code is not None:
-            attrs["http.response.status_code"] = record.status_code
+            attrs[sc.HTTP_RESPONSE_STATUS_CODE] = record.status_code
         if record.time_to_first_token_ms is not None:
-            attrs["majordomo.time_to_first_byte_ms"] = record.time_to_first_token_ms
+            attrs[sc.TIME_TO_FIRST_BYTE_MS] = record.time_to_first_token_ms
         if record.error_message:
-            attrs["majordomo.error"] = record.error_message
+            attrs[sc.ERROR] = record.error_message
         for attribute, column in _MAJORDOMO_USAGE:
             if (value := getattr(record, column)) is not None:
                 attrs[attribute] = value
         if record.total_cost is not None:
-            attrs["majordomo.cost.input"] = float(record.input_cost or 0)
-            attrs["majordomo.cost.output"] = float(record.output_cost or 0)
-            attrs["majordomo.cost.total"] = float(record.total_cost)
+            attrs[sc.COST_INPUT] = float(record.input_cost or 0)
+            attrs[sc.COST_OUTPUT] = float(record.output_cost or 0)
+            attrs[sc.COST_TOTAL] = float(record.total_cost)
         if self._policy is SpanUsagePolicy.ALWAYS or (self._policy is SpanUsagePolicy.AUTO and plan.parent is None):
             # Standard attributes only where nobody else reports them: no double counting.
             for attribute, column in _STANDARD_USAGE:
                 if (value := getattr(record, column)) is not None:
                     attrs[attribute] = value
             if record.total_cost is not None:
-                attrs["operation.cost"] = float(record.total_cost)
+                attrs[sc.OPERATION_COST] = float(record.total_cost)
         return attrs
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
