@@ -1,13 +1,19 @@
-"""Client libraries people use, with their default settings, only the base URL pointed at the gateway:
-every call succeeds, leaves one row, and streamed chat is priced although none of them asks for usage."""
+"""Client libraries people use, with their default settings, only the base URL pointed at the gateway
+(LangChain, the OpenAI Agents SDK, LiteLLM as a client): every call succeeds, leaves one row, and streamed
+chat is priced although none of them asks for usage, while the client sees no chunk it did not ask for."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
 
 import openai
 import pytest
 from gateway_harness import Harness
 
 PROMPT = "What is the capital of France?"
+ANSWER = "sim answer to: What is the capital of France?"
 
 
 def _row(record: object) -> tuple[object, ...]:
@@ -70,3 +76,76 @@ async def test_openai_agents_sdk_default_responses_model_is_priced(gw: Harness) 
     _ = [event async for event in run.stream_events()]
     [record] = await gw.records(expected=1)
     assert (bool(run.final_output), _row(record)) == (True, ("responses", 200, True, "reported", "priced", True))
+
+
+# -- LiteLLM as a client (its SDK, not its proxy) -----------------------------------------------------------------
+
+# LiteLLM provider → (model, the api_base path under the gateway, the row's operation)
+LITELLM = {
+    "openai": ("openai/gpt-4o-mini", "/v1", "chat_completions"),
+    "anthropic": ("anthropic/claude-haiku-4-5", "", "messages"),
+}
+
+
+@pytest.fixture(scope="module")
+def litellm() -> Any:
+    """Imported once, with its bundled model prices (it would otherwise fetch them from the network)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+    return litellm
+
+
+async def _litellm_call(litellm: Any, gw: Harness, provider: str, *, streamed: bool, sync: bool) -> list[Any]:
+    """One `completion` (in a thread: it blocks) or `acompletion`; the response, or every chunk streamed."""
+    model, base, _ = LITELLM[provider]
+    kwargs = {
+        "model": model,
+        "api_base": gw.url + base,
+        "api_key": "sk-test",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "extra_headers": gw.headers(),
+        "stream": streamed,
+    }
+    if sync:
+        return await asyncio.to_thread(
+            lambda: list(litellm.completion(**kwargs)) if streamed else [litellm.completion(**kwargs)]
+        )
+    result = await litellm.acompletion(**kwargs)
+    return [c async for c in result] if streamed else [result]
+
+
+def _litellm_text(responses: list[Any], *, streamed: bool) -> str:
+    if streamed:
+        return "".join(c.choices[0].delta.content or "" for c in responses if c.choices)
+    return str(responses[0].choices[0].message.content)
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["acompletion", "completion"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("provider", sorted(LITELLM))
+async def test_litellm_call_leaves_one_priced_row(
+    litellm: Any, gw: Harness, provider: str, streamed: bool, sync: bool
+) -> None:
+    responses = await _litellm_call(litellm, gw, provider, streamed=streamed, sync=sync)
+    records = await gw.records(expected=1)
+    operation = LITELLM[provider][2]
+    assert (
+        _litellm_text(responses, streamed=streamed),
+        [(r.provider, *_row(r)) for r in records],
+    ) == (ANSWER, [(provider, operation, 200, streamed, "reported", "priced", True)])
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["acompletion", "completion"])
+async def test_litellm_openai_stream_gets_no_usage_chunk_it_did_not_ask_for(
+    litellm: Any, gw: Harness, sync: bool
+) -> None:
+    """The gateway asked upstream for usage (the sim saw `include_usage`); LiteLLM's client sees none of it."""
+    chunks = await _litellm_call(litellm, gw, "openai", streamed=True, sync=sync)
+    [sent] = gw.sim.requests
+    assert (
+        [bool(c.choices) for c in chunks],
+        [getattr(c, "usage", None) for c in chunks],
+        json.loads(sent.body)["stream_options"],
+    ) == ([True] * len(chunks), [None] * len(chunks), {"include_usage": True})

@@ -183,3 +183,108 @@ async def test_error_status_raises_the_sdk_error(client: anthropic.AsyncAnthropi
             },
         )
     )
+
+
+async def test_models_list_pages_newest_first(sim: SimServer, client: anthropic.AsyncAnthropic) -> None:
+    ids = [m.id async for m in client.models.list(limit=2)]
+    assert (ids, [r.path for r in sim.requests]) == snapshot(
+        (
+            [
+                "claude-haiku-4-5-20251001",
+                "claude-sonnet-4-5-20250929",
+                "claude-opus-4-1-20250805",
+                "claude-sonnet-4-20250514",
+                "claude-3-5-haiku-20241022",
+            ],
+            [
+                "/v1/models?limit=2",
+                "/v1/models?limit=2&after_id=claude-sonnet-4-5-20250929",
+                "/v1/models?limit=2&after_id=claude-sonnet-4-20250514",
+            ],
+        )
+    )
+
+
+async def test_models_list_before_id_is_the_page_before(client: anthropic.AsyncAnthropic) -> None:
+    page = await client.models.list(limit=2, before_id="claude-sonnet-4-20250514")
+    assert ([m.id for m in page.data], page.has_more) == snapshot(
+        (["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805"], True)
+    )
+
+
+async def test_models_retrieve_by_alias(client: anthropic.AsyncAnthropic) -> None:
+    model = await client.models.retrieve("claude-sonnet-4-5")
+    assert model.model_dump(mode="json", exclude_none=True) == snapshot(
+        {
+            "id": "claude-sonnet-4-5-20250929",
+            "created_at": "2025-09-29T00:00:00Z",
+            "display_name": "Claude Sonnet 4.5",
+            "lifecycle": "active",
+            "max_input_tokens": 200000,
+            "max_tokens": 64000,
+            "type": "model",
+        }
+    )
+
+
+async def test_models_retrieve_unknown_is_the_sdk_not_found_error(client: anthropic.AsyncAnthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError):
+        await client.models.retrieve("claude-nope")
+
+
+BATCH = [
+    {"custom_id": f"q{n}", "params": {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": MESSAGES}}
+    for n in range(2)
+]
+
+
+async def test_batch_is_in_progress_when_created_and_ended_when_looked_at_again(
+    client: anthropic.AsyncAnthropic,
+) -> None:
+    created = await client.messages.batches.create(requests=BATCH)  # type: ignore[arg-type]
+    again = await client.messages.batches.retrieve(created.id)
+    assert (
+        (created.processing_status, created.request_counts.processing, created.results_url),
+        (again.processing_status, again.request_counts.succeeded, again.ended_at is not None),
+        again.results_url is not None and again.results_url.endswith(f"/v1/messages/batches/{created.id}/results"),
+    ) == (("in_progress", 2, None), ("ended", 2, True), True)
+
+
+async def test_batch_results_are_the_messages_each_request_would_get(client: anthropic.AsyncAnthropic) -> None:
+    created = await client.messages.batches.create(requests=BATCH)  # type: ignore[arg-type]
+    results = [r async for r in await client.messages.batches.results(created.id)]
+    assert [(r.custom_id, r.result.type, r.result.message.content[0].text) for r in results] == snapshot(  # type: ignore[union-attr]
+        [
+            ("q0", "succeeded", "sim answer to: What is the capital of France?"),
+            ("q1", "succeeded", "sim answer to: What is the capital of France?"),
+        ]
+    )
+
+
+async def test_batch_canceled_before_it_ended_has_canceled_results(client: anthropic.AsyncAnthropic) -> None:
+    created = await client.messages.batches.create(requests=BATCH)  # type: ignore[arg-type]
+    canceling = await client.messages.batches.cancel(created.id)
+    results = [r async for r in await client.messages.batches.results(created.id)]
+    ended = await client.messages.batches.retrieve(created.id)
+    assert (
+        canceling.processing_status,
+        [r.result.type for r in results],
+        (ended.processing_status, ended.request_counts.canceled),
+    ) == ("canceling", ["canceled", "canceled"], ("ended", 2))
+
+
+async def test_batch_list_is_newest_first(client: anthropic.AsyncAnthropic) -> None:
+    first = await client.messages.batches.create(requests=BATCH)  # type: ignore[arg-type]
+    second = await client.messages.batches.create(requests=BATCH)  # type: ignore[arg-type]
+    listed = [b.id async for b in client.messages.batches.list()]
+    assert (listed, first.id != second.id) == ([second.id, first.id], True)
+
+
+async def test_batch_without_custom_ids_is_a_400(client: anthropic.AsyncAnthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError):
+        await client.messages.batches.create(requests=[{"params": BATCH[0]["params"]}])  # type: ignore[typeddict-item, list-item]
+
+
+async def test_unknown_batch_is_the_sdk_not_found_error(client: anthropic.AsyncAnthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError):
+        await client.messages.batches.retrieve("msgbatch_nope")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from google import genai
+from google.genai import errors as genai_errors
 from google.genai import types
 from google.genai.types import MediaModality
 from inline_snapshot import snapshot
@@ -93,3 +95,72 @@ async def test_function_call_from_declaration(sim: SimServer, client: genai.Clie
     )
     call = response.function_calls[0]  # type: ignore[index]
     assert (call.name, call.args) == snapshot(("get_capital", {"country": "a", "year": 1}))
+
+
+async def test_count_tokens(sim: SimServer, client: genai.Client) -> None:
+    counted = await client.aio.models.count_tokens(model="gemini-2.5-flash", contents=PROMPT)
+    assert (counted.total_tokens, sim.requests[0].path) == snapshot((21, "/v1beta/models/gemini-2.5-flash:countTokens"))
+
+
+async def test_embed_content_is_one_embedding_per_content_and_no_usage(sim: SimServer, client: genai.Client) -> None:
+    result = await client.aio.models.embed_content(
+        model="gemini-embedding-001", contents=["a", "b"], config=types.EmbedContentConfig(output_dimensionality=4)
+    )
+    assert ([e.values for e in result.embeddings or ()], sim.requests[0].usage) == snapshot(
+        ([[-0.441176, -0.382353, -0.323529, -0.264706], [-0.382353, -0.264706, -0.147059, -0.029412]], None)
+    )
+
+
+async def test_embed_content_single_endpoint(sim: SimServer, http: aiohttp.ClientSession) -> None:
+    body = {"content": {"parts": [{"text": "a"}]}, "outputDimensionality": 2}
+    async with http.post(sim.url + "/v1beta/models/gemini-embedding-001:embedContent", json=body) as response:
+        assert (response.status, await response.json()) == snapshot(
+            (200, {"embedding": {"values": [-0.441176, -0.382353]}})
+        )
+
+
+async def test_batch_embed_with_another_model_in_a_request_is_a_400(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    body = {"requests": [{"model": "models/other", "content": {"parts": [{"text": "a"}]}}]}
+    async with http.post(sim.url + "/v1beta/models/gemini-embedding-001:batchEmbedContents", json=body) as response:
+        assert (response.status, (await response.json())["error"]["status"]) == (400, "INVALID_ARGUMENT")
+
+
+async def test_models_list_pages_with_page_tokens(sim: SimServer, client: genai.Client) -> None:
+    names = [m.name async for m in await client.aio.models.list(config={"page_size": 2})]
+    assert (names, len(sim.requests)) == snapshot(
+        (
+            [
+                "models/gemini-2.5-pro",
+                "models/gemini-2.5-flash",
+                "models/gemini-2.5-flash-lite",
+                "models/gemini-2.0-flash",
+                "models/gemini-embedding-001",
+            ],
+            3,
+        )
+    )
+
+
+async def test_models_get(client: genai.Client) -> None:
+    model = await client.aio.models.get(model="gemini-embedding-001")
+    assert (model.name, model.supported_actions, model.input_token_limit) == snapshot(
+        (
+            "models/gemini-embedding-001",
+            ["embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"],
+            2048,
+        )
+    )
+
+
+async def test_models_get_unknown_is_the_sdk_not_found_error(client: genai.Client) -> None:
+    with pytest.raises(genai_errors.ClientError) as raised:
+        await client.aio.models.get(model="gemini-nope")
+    assert (raised.value.code, raised.value.status) == (404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("query", ["pageToken=-1", "pageToken=x", "pageSize=x"])
+async def test_models_list_with_a_bad_page_is_a_400(sim: SimServer, http: aiohttp.ClientSession, query: str) -> None:
+    async with http.get(f"{sim.url}/v1beta/models?{query}") as response:
+        assert (response.status, (await response.json())["error"]["status"]) == (400, "INVALID_ARGUMENT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import openai
 import pytest
@@ -219,3 +220,79 @@ async def test_error_status_raises_the_sdk_error(client: openai.AsyncOpenAI) -> 
     with pytest.raises(openai.InternalServerError) as raised:
         await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, extra_headers={"X-Sim-Status": "500"})
     assert raised.value.status_code == 500
+
+
+async def test_chat_stream_reporting_usage_unasked_puts_it_on_the_last_chunk(
+    sim: SimServer, client: openai.AsyncOpenAI
+) -> None:
+    stream = await client.chat.completions.create(
+        model="mistral-small-latest", messages=MESSAGES, stream=True, extra_headers={"X-Sim-Stream-Usage": "always"}
+    )
+    chunks = [chunk async for chunk in stream]
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert (
+        [bool(c.choices) for c in chunks],
+        [c.usage is not None for c in chunks[:-1]],
+        chunks[-1].choices[0].finish_reason,
+        sim.requests[0].usage,
+    ) == (
+        [True] * len(chunks),
+        [False] * (len(chunks) - 1),
+        "stop",
+        SimUsage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens),
+    )
+
+
+async def test_models_list_and_retrieve(client: openai.AsyncOpenAI) -> None:
+    ids = [m.id async for m in client.models.list()]
+    model = await client.models.retrieve("gpt-4o")
+    assert (ids, model.model_dump(exclude_none=True)) == snapshot(
+        (
+            ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small", "omni-moderation-latest"],
+            {"id": "gpt-4o", "created": 1715367049, "object": "model", "owned_by": "system"},
+        )
+    )
+
+
+async def test_models_retrieve_unknown_is_the_sdk_not_found_error(client: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        await client.models.retrieve("gpt-nope")
+    assert raised.value.body == snapshot(
+        {
+            "message": "The model 'gpt-nope' does not exist",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "model_not_found",
+        }
+    )
+
+
+async def test_moderations_one_unflagged_result_per_text(sim: SimServer, client: openai.AsyncOpenAI) -> None:
+    result = await client.moderations.create(model="omni-moderation-latest", input=["hello", "world"])
+    first = result.results[0]
+    assert (
+        result.model,
+        [r.flagged for r in result.results],
+        any(first.categories.model_dump().values()),
+        first.category_applied_input_types.violence,
+        sim.requests[0].usage,
+    ) == ("omni-moderation-latest", [False, False], False, ["text"], None)
+
+
+async def test_moderations_of_an_image_apply_image_categories_once(client: openai.AsyncOpenAI) -> None:
+    parts: Any = [
+        {"type": "text", "text": "hello"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+    ]
+    result = await client.moderations.create(model="omni-moderation-latest", input=parts)
+    [only] = result.results
+    assert (only.category_applied_input_types.violence, only.category_applied_input_types.hate) == (
+        ["text", "image"],
+        ["text"],
+    )
+
+
+async def test_moderations_without_input_is_a_400(client: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError):
+        await client.moderations.create(model="omni-moderation-latest", input=[])

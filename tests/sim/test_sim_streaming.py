@@ -120,3 +120,17 @@ async def test_status_header_returns_provider_shaped_errors(sim: SimServer, http
             ),
         }
     )
+
+
+async def test_end_delay_ends_the_body_that_long_after_the_last_event(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    async with http.post(sim.url + "/v1/chat/completions", json=body, headers={"X-Sim-End-Delay-Ms": "200"}) as r:
+        received = b""
+        while not received.endswith(b"data: [DONE]\n\n"):
+            received += await asyncio.wait_for(r.content.readany(), 2)
+        done_at = time.monotonic()
+        rest = await r.content.read()
+        gap = time.monotonic() - done_at
+    assert (rest, gap >= 0.15) == (b"", True)

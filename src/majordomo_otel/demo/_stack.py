@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from ..gateway.app import GATEWAY, Gateway, create_app
 from ..gateway.keys import create_key
 from ..gateway.settings import Settings
+from ..gateway.store import default_spool_dir
 from ..sim import SimServer
 
 __all__ = ["LocalStack", "TeeExporter", "local_stack", "patched_environ"]
@@ -116,7 +117,7 @@ async def _start(db_path: Path, exporter: SpanExporter) -> tuple[SimServer, web.
         openai_base_url=sim.url,
         anthropic_base_url=sim.url,
         gemini_base_url=sim.url,
-        spool_dir=str(db_path.parent / "spool"),
+        spool_dir=str(default_spool_dir(f"sqlite:///{db_path}")),  # one per database: stacks may share a folder
     )
     app = create_app(settings, span_exporter=exporter)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ class SimState:
         self.requests: list[RecordedRequest] = []
         self.replays: dict[str, Reply] = {key: _fixture_reply(f) for key, f in fixtures.items()}
         self.cache: dict[tuple[Any, ...], Reply] = {}
+        self.batches = _anthropic.Batches()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._released = asyncio.Event()
 
@@ -99,30 +103,103 @@ async def _health(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-def _route(path: str, query: Any) -> tuple[str, Callable[[bytes, dict[str, Any], Controls], Reply] | None]:
-    """(provider for error shapes, reply builder) for a request path; builder None for an unknown path."""
-    if path.endswith((":generateContent", ":streamGenerateContent")):
-        model_part, _, action = path.rpartition(":")
-        model = model_part.rpartition("/models/")[2]
-        stream = action == "streamGenerateContent"
-        sse = query.get("alt") == "sse"
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Who answers a request: the provider whose error shape it gets, and its reply builder (None: a 404)."""
 
-        def gemini(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
-            return _gemini.generate(model, raw, body, controls, stream=stream, sse=sse)
+    provider: str
+    build: Builder | None
+    stateful: bool = False
+    """Reads or changes the sim's state (message batches): never answered from the reply cache."""
 
-        return "gemini", gemini
+
+_GEMINI_METHODS = frozenset(
+    {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"}
+)
+_MODELS = re.compile(r"^(?P<base>.*)/models(?:/(?P<id>[^/]+))?$")
+_BATCHES = re.compile(r"/v1/messages/batches(?:/(?P<id>[^/]+)(?:/(?P<action>results|cancel))?)?$")
+_GEMINI_ROOTS = ("/v1beta", "/v1alpha")
+
+
+def _route(request: web.Request, state: SimState) -> Endpoint:
+    """The endpoint of a request: by path suffix (any prefix works, as behind an OpenAI-compatible preset's
+    API path); where paths coincide (`GET /v1/models`), by the family's own headers, as the gateway does."""
+    path = request.path
+    model_part, colon, method = path.rpartition(":")
+    if colon and method in _GEMINI_METHODS:  # the model as decoded (an encoded `%2F` is part of it)
+        return _gemini_method(model_part.rpartition("/models/")[2], method, request.query)
+    if "/batches" in path and (match := _BATCHES.search(path)) is not None:
+        return _batches(request, state.batches, match["id"], match["action"])
     if path.endswith("/messages/count_tokens"):
-        return "anthropic", _anthropic.count_tokens
+        return Endpoint("anthropic", _anthropic.count_tokens)
     if path.endswith("/messages"):
-        return "anthropic", _anthropic.messages
+        return Endpoint("anthropic", _anthropic.messages)
+    if request.method == "GET" and (match := _MODELS.match(path)) is not None:
+        return _models(match["base"], match["id"], request)
     if path.endswith("/chat/completions"):
         if "/openai/" in path and path.startswith("/v1beta"):
-            return "openai", _compat_chat
-        return "openai", _openai.chat
+            return Endpoint("openai", _compat_chat)
+        return Endpoint("openai", _openai.chat)
     for suffix, builder in _OPENAI_ROUTES:
         if path.endswith(suffix):
-            return "openai", builder
-    return "openai", None
+            return Endpoint("openai", builder)
+    return Endpoint("openai", None)
+
+
+def _gemini_method(model: str, method: str, query: Any) -> Endpoint:
+    if method in ("generateContent", "streamGenerateContent"):
+        stream = method == "streamGenerateContent"
+        sse = query.get("alt") == "sse"
+
+        def generate(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
+            return _gemini.generate(model, raw, body, controls, stream=stream, sse=sse)
+
+        return Endpoint("gemini", generate)
+    if method == "countTokens":
+        return Endpoint("gemini", _gemini.count_tokens)
+    embed = _gemini.embed_content if method == "embedContent" else _gemini.batch_embed_contents
+    return Endpoint("gemini", functools.partial(embed, model))
+
+
+def _models(base: str, model_id: str | None, request: web.Request) -> Endpoint:
+    """`GET .../models[/{id}]`: Gemini's under /v1beta (or with `x-goog-api-key`), Anthropic's with an
+    `anthropic-version` header, OpenAI's otherwise (Gemini's OpenAI-compatible /v1beta/openai/models too)."""
+    headers = request.headers
+    if base in _GEMINI_ROOTS or ("x-goog-api-key" in headers and "anthropic-version" not in headers):
+        provider, listing, one = "gemini", _gemini.models, _gemini.model
+    elif "anthropic-version" in headers:
+        provider, listing, one = "anthropic", _anthropic.models, _anthropic.model
+    else:
+        provider, listing, one = "openai", _openai.models, _openai.model
+    reply = functools.partial(listing, request.query) if model_id is None else functools.partial(one, model_id)
+    return Endpoint(provider, _ignoring_body(reply))
+
+
+def _batches(request: web.Request, batches: _anthropic.Batches, batch_id: str | None, action: str | None) -> Endpoint:
+    """Anthropic's Message Batches: POST creates, GET lists or retrieves, `/results` and `/cancel`."""
+    origin = f"{request.scheme}://{request.host}"
+    method = request.method
+
+    def build(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
+        if batch_id is None:
+            if method == "POST":
+                return batches.create(raw, body, origin)
+            return batches.list_page(request.query, origin)
+        if action == "cancel" and method == "POST":
+            return batches.cancel(batch_id, origin)
+        if action == "results":
+            return batches.results(batch_id)
+        return batches.retrieve(batch_id, origin)
+
+    known = (batch_id is None and method in ("GET", "POST")) or (method == ("POST" if action == "cancel" else "GET"))
+    return Endpoint("anthropic", build if known else None, stateful=True)
+
+
+def _ignoring_body(reply: Callable[[], Reply]) -> Builder:
+    def build(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
+        return reply()
+
+    return build
 
 
 def _compat_chat(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
@@ -133,7 +210,7 @@ _OPENAI_ROUTES: tuple[tuple[str, Builder], ...] = (
     ("/responses", _openai.responses),
     ("/embeddings", _openai.embeddings),
     ("/completions", _openai.completions),
-    ("/models", _openai.models),
+    ("/moderations", _openai.moderations),
 )
 
 
@@ -164,19 +241,22 @@ def _reply_for(state: SimState, request: web.Request, raw: bytes, controls: Cont
         if reply is None:
             return error_reply("openai", 400, f"sim: no fixture named {controls.fixture!r}")
         return malformed(reply) if controls.malformed else reply
-    key = (request.raw_path, raw, controls.cache_key())
+    endpoint = _route(request, state)
+    if endpoint.stateful:
+        return _build(endpoint, request, raw, controls)
+    key = (request.method, endpoint.provider, request.raw_path, raw, controls.cache_key())
     cached = state.cache.get(key)
     if cached is not None:
         return cached
-    reply = _build(request, raw, controls)
+    reply = _build(endpoint, request, raw, controls)
     if len(state.cache) >= _CACHE_SIZE:
         del state.cache[next(iter(state.cache))]
     state.cache[key] = reply
     return reply
 
 
-def _build(request: web.Request, raw: bytes, controls: Controls) -> Reply:
-    provider, builder = _route(request.path, request.query)
+def _build(endpoint: Endpoint, request: web.Request, raw: bytes, controls: Controls) -> Reply:
+    provider, builder = endpoint.provider, endpoint.build
     if controls.status is not None and controls.status != 200:
         return error_reply(provider, controls.status)
     if builder is None:
@@ -195,7 +275,8 @@ async def _send(
     request: web.Request, state: SimState, reply: Reply, controls: Controls, record: RecordedRequest | None
 ) -> web.StreamResponse:
     delay = controls.delay_ms / 1000
-    if not reply.streamed and not delay and not controls.hold and controls.cut_after is None:
+    paced = delay or controls.hold or controls.cut_after is not None or controls.end_delay_ms
+    if not reply.streamed and not paced:
         return web.Response(status=reply.status, headers=reply.headers, body=reply.chunks[0])
     response = web.StreamResponse(status=reply.status, headers=reply.headers)
     if not reply.streamed:
@@ -214,6 +295,10 @@ async def _send(
             if (controls.hold and index == last and not await state.wait_released(request)) or _gone(request):
                 raise ConnectionResetError
             await response.write(chunk)
+        if controls.end_delay_ms:  # the gap between a stream's last event and the end of its body
+            await asyncio.sleep(controls.end_delay_ms / 1000)
+            if _gone(request):
+                raise ConnectionResetError
         await response.write_eof()
     except (ConnectionResetError, ClientConnectionResetError):
         if record is not None:

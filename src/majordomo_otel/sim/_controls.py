@@ -13,6 +13,8 @@
 | `X-Sim-Reasoning-Tokens: N` | report N reasoning / thinking tokens (in each provider's own way) |
 | `X-Sim-Output-Tokens: N` | make the text answer N tokens (words) long |
 | `X-Sim-Chunks: N` | split a synthetic stream's text (or tool arguments) into N delta events |
+| `X-Sim-End-Delay-Ms: N` | after the last event (`[DONE]`, ...), wait N ms before ending the body |
+| `X-Sim-Stream-Usage: always` | a chat stream reports usage unasked, on its last chunk (Mistral's way) |
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class Controls:
     reasoning_tokens: int = 0
     output_tokens: int | None = None
     chunks: int | None = None
+    end_delay_ms: int = 0
+    always_usage: bool = False
 
     @classmethod
     def from_headers(cls, headers: Any) -> Controls:
@@ -56,6 +60,8 @@ class Controls:
             reasoning_tokens=_int(headers, "X-Sim-Reasoning-Tokens") or 0,
             output_tokens=_int(headers, "X-Sim-Output-Tokens"),
             chunks=_int(headers, "X-Sim-Chunks"),
+            end_delay_ms=_int(headers, "X-Sim-End-Delay-Ms") or 0,
+            always_usage=headers.get("X-Sim-Stream-Usage", "").lower() == "always",
         )
 
     def cache_key(self) -> tuple[Any, ...]:
@@ -68,6 +74,7 @@ class Controls:
             self.reasoning_tokens,
             self.output_tokens,
             self.chunks,
+            self.always_usage,
         )
 
 

@@ -1,17 +1,20 @@
-"""Synthetic OpenAI replies: chat completions (also Gemini's OpenAI-compatible endpoint), Responses,
-embeddings, legacy completions. Shapes follow what api.openai.com sends today (see the recorded fixtures)."""
+"""Synthetic OpenAI replies: chat completions (also Gemini's OpenAI-compatible endpoint and the
+OpenAI-compatible presets), Responses, embeddings, legacy completions, moderations and models. Shapes
+follow what api.openai.com sends today (see the recorded fixtures)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import struct
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ._controls import Controls
-from ._plan import Conversation, Plan, count_input_tokens, make_plan
+from ._plan import EMBEDDING_DIMS, Conversation, Plan, count_input_tokens, embedding_vector, make_plan
 from ._recording import SimUsage
-from ._reply import Reply, json_reply, sse_event, sse_reply
+from ._reply import Reply, error_reply, json_reply, sse_event, sse_reply
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -35,7 +38,7 @@ def _chat_conversation(body: dict[str, Any]) -> Conversation:
         for t in body.get("tools") or ()
         if isinstance(t, dict) and isinstance(t.get("function"), dict)
     ]
-    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    last_user: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     return Conversation(
         model=str(body.get("model", "")),
         tools=tools,
@@ -115,6 +118,8 @@ def chat(raw: bytes, body: dict[str, Any], controls: Controls, *, compat: bool =
         return json_reply(obj, usage=usage)
 
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    # Providers that report usage unasked (Mistral) put it on the last content chunk, not a chunk of its own.
+    unasked = controls.always_usage and not include_usage
     base: dict[str, Any] = {
         "id": ident,
         "object": "chat.completion.chunk",
@@ -128,6 +133,8 @@ def chat(raw: bytes, body: dict[str, Any], controls: Controls, *, compat: bool =
         obj = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         if include_usage:
             obj["usage"] = None
+        elif unasked and finish is not None:
+            obj["usage"] = _chat_usage(plan, compat=compat)
         return sse_event(obj)
 
     if call is not None:
@@ -154,7 +161,7 @@ def chat(raw: bytes, body: dict[str, Any], controls: Controls, *, compat: bool =
     if include_usage:
         events.append(sse_event({**base, "choices": [], "usage": _chat_usage(plan, compat=compat)}))
     events.append(_DONE)
-    return sse_reply(events, usage=usage if include_usage else None)
+    return sse_reply(events, usage=usage if include_usage or unasked else None)
 
 
 # --- Responses API --------------------------------------------------------------------------------
@@ -205,7 +212,9 @@ def _output_item(plan: Plan, *, done: bool) -> dict[str, Any]:
             "call_id": call.call_id,
             "name": call.name,
         }
-    content = [{"type": "output_text", "annotations": [], "logprobs": [], "text": plan.text}] if done else []
+    content: list[dict[str, Any]] = (
+        [{"type": "output_text", "annotations": [], "logprobs": [], "text": plan.text}] if done else []
+    )
     return {
         "id": f"msg_{plan.ident}",
         "type": "message",
@@ -293,11 +302,11 @@ def embeddings(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
     if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
         inputs = [inputs]
     inputs = inputs if isinstance(inputs, list) else [inputs]
-    dims = int(body.get("dimensions") or 16)
+    dims = int(body.get("dimensions") or EMBEDDING_DIMS)
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for index in range(len(inputs)):
-        vector = [round(((index + 1) * (d + 1) % 17) / 17 - 0.5, 6) for d in range(dims)]
+        vector = embedding_vector(index, dims)
         embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     tokens = count_input_tokens(raw)
@@ -347,11 +356,65 @@ def completions(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
     return sse_reply(events, usage=usage if include_usage else None)
 
 
+# --- models and moderations (free: no usage) -----------------------------------------------------
+
 #: What `GET /v1/models` lists (the real API lists every model the key may use).
-MODEL_IDS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small")
+MODEL_IDS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small", "omni-moderation-latest")
 
 
-def models(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
-    """`GET /v1/models`: the list shape the openai SDKs page through; free, so no usage."""
-    data = [{"id": m, "object": "model", "created": 1715367049, "owned_by": "system"} for m in MODEL_IDS]
-    return json_reply({"object": "list", "data": data})
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 1715367049, "owned_by": "system"}
+
+
+def models(query: Mapping[str, str]) -> Reply:
+    """`GET /v1/models`: the whole list in one page (the real API takes no paging query)."""
+    return json_reply({"object": "list", "data": [_model(m) for m in MODEL_IDS]})
+
+
+def model(model_id: str) -> Reply:
+    """`GET /v1/models/{model}`: that model, or the real API's 404."""
+    if model_id not in MODEL_IDS:
+        return error_reply("openai", 404, f"The model '{model_id}' does not exist")
+    return json_reply(_model(model_id))
+
+
+#: The moderation categories, and the input types each is applied to when the input has images.
+_MODERATION_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "harassment": ("text",),
+    "harassment/threatening": ("text",),
+    "hate": ("text",),
+    "hate/threatening": ("text",),
+    "illicit": ("text",),
+    "illicit/violent": ("text",),
+    "self-harm": ("text", "image"),
+    "self-harm/instructions": ("text", "image"),
+    "self-harm/intent": ("text", "image"),
+    "sexual": ("text", "image"),
+    "sexual/minors": ("text",),
+    "violence": ("text", "image"),
+    "violence/graphic": ("text", "image"),
+}
+
+
+def moderations(raw: bytes, body: dict[str, Any], controls: Controls) -> Reply:
+    """`POST /v1/moderations`: one unflagged result per text input (one for a multi-modal input list)."""
+    inputs = body.get("input")
+    if inputs is None or inputs == "" or inputs == []:
+        return error_reply("openai", 400, "'input' is a required property")
+    multimodal = isinstance(inputs, list) and any(isinstance(i, dict) for i in inputs)
+    has_image = multimodal and any(isinstance(i, dict) and i.get("type") == "image_url" for i in inputs)
+    count = 1 if multimodal or isinstance(inputs, str) else len(inputs)
+    applied = {c: list(types if has_image else types[:1]) for c, types in _MODERATION_CATEGORIES.items()}
+    result = {
+        "flagged": False,
+        "categories": dict.fromkeys(_MODERATION_CATEGORIES, False),
+        "category_scores": {c: round(1e-6 * (n + 1), 8) for n, c in enumerate(_MODERATION_CATEGORIES)},
+        "category_applied_input_types": applied,
+    }
+    ident = hashlib.blake2b(raw, digest_size=12).hexdigest()
+    obj = {
+        "id": f"modr-{ident}",
+        "model": str(body.get("model") or "omni-moderation-latest"),
+        "results": [result] * count,
+    }
+    return json_reply(obj)

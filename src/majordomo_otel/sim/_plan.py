@@ -63,6 +63,15 @@ def count_input_tokens(body: bytes) -> int:
     return max(1, len(body) // 4)
 
 
+#: Embedding length when the request names none (the real models' 768-3072 would only make tests slower).
+EMBEDDING_DIMS = 16
+
+
+def embedding_vector(index: int, dims: int) -> list[float]:
+    """A deterministic embedding for the `index`-th input: every family's embeddings use the same values."""
+    return [round(((index + 1) * (d + 1) % 17) / 17 - 0.5, 6) for d in range(dims)]
+
+
 def make_plan(conversation: Conversation, body: bytes, controls: Controls) -> Plan:
     ident = hashlib.blake2b(body, digest_size=12).hexdigest()
     tool = _choose_tool(conversation)
