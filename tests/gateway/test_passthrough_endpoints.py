@@ -165,7 +165,6 @@ async def test_anthropic_batch_list(gw: Harness, claude: anthropic.AsyncAnthropi
     )
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: reading batches (GET) is free but recorded as not_metered")
 async def test_anthropic_batch_list_is_not_billable(gw: Harness, claude: anthropic.AsyncAnthropic) -> None:
     _ = [b async for b in claude.messages.batches.list()]
     assert await only_row(gw) == unpriced("anthropic", "messages_batches", "GET")

@@ -51,7 +51,7 @@ GEMINI = "https://generativelanguage.googleapis.com"
         ("POST", "/v1beta/models/gemini-2.5-flash:countTokens", {}, ("gemini", "count_tokens", f"{GEMINI}/v1beta/models/gemini-2.5-flash:countTokens", False, False, "gemini-2.5-flash")),
         ("POST", "/v1beta/models/text-embedding-004:embedContent", {}, ("gemini", "embeddings", f"{GEMINI}/v1beta/models/text-embedding-004:embedContent", False, True, "text-embedding-004")),
         ("GET", "/v1beta/models", {}, ("gemini", "models", f"{GEMINI}/v1beta/models", False, False, None)),
-        ("GET", "/v1/chat/completions", {}, ("openai", "chat", f"{OPENAI}/v1/chat/completions", False, True, None)),
+        ("GET", "/v1/chat/completions", {}, ("openai", "chat", f"{OPENAI}/v1/chat/completions", False, False, None)),  # listing stored completions costs nothing
         # other providers: by header, or by a path prefix in any of the forms SDKs send
         ("POST", "/v1/chat/completions", {"x-majordomo-provider": "Groq"}, ("groq", "chat_completions", "https://api.groq.com/openai/v1/chat/completions", True, True, None)),
         ("POST", "/groq/openai/v1/chat/completions", {}, ("groq", "chat_completions", "https://api.groq.com/openai/v1/chat/completions", True, True, None)),

@@ -16,7 +16,8 @@ A request names its provider in one of three ways, first match wins:
 
 Every path of a provider's API is proxied: the operations the gateway reads usage from (chat
 completions, responses, embeddings, completions, messages, generateContent) are priced; free ones
-(models, moderations, token counts) are recorded as not billable; anything else (files, batches, ...)
+(models, moderations, token counts, and any GET/HEAD/DELETE: reading or deleting a batch or a file) are
+recorded as not billable; anything else (creating files, batches, ...)
 passes through, recorded with its status. Only paths outside every API get a 404.
 """
 
@@ -74,6 +75,7 @@ _GEMINI_METHODS: Final = {
     "embedContent": ("embeddings", False, True),  # billed, but the response carries no usage to price
     "batchEmbedContents": ("embeddings", False, True),
 }
+_FREE_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _DEPLOYMENT: Final = re.compile(r"^/deployments/(?P<name>[^/]+)(?P<rest>/.*)$")  # Azure OpenAI
 
 _PROVIDER_HEADER: Final = wire.PROVIDER.lower()  # headers arrive case-insensitive, or lower-case from tests
@@ -161,7 +163,7 @@ def _openai(provider: Provider, method: str, relative: str, upstream: str) -> Ro
         return Route(provider, operation, upstream, path_model=model)
     name = relative.strip("/").split("/", 1)[0] or "unknown"
     free = name in _OPENAI_FREE
-    return Route(provider, name, upstream, priced=False, billable=not free, path_model=model)
+    return Route(provider, name, upstream, priced=False, billable=not free and _may_bill(method), path_model=model)
 
 
 def _anthropic(provider: Provider, method: str, relative: str, upstream: str) -> Route:
@@ -172,7 +174,7 @@ def _anthropic(provider: Provider, method: str, relative: str, upstream: str) ->
     parts = relative.strip("/").split("/")  # /v1/messages/batches/... → messages_batches, /v1/models → models
     batches = parts[:2] == ["v1", "messages"] and len(parts) > 2
     name = "_".join(parts[1:3]) if batches else (parts[1:2] or ["unknown"])[0]
-    return Route(provider, name, upstream, priced=False, billable=name != "models")
+    return Route(provider, name, upstream, priced=False, billable=name != "models" and _may_bill(method))
 
 
 def _gemini(provider: Provider, method: str, relative: str, upstream: str) -> Route:
@@ -189,4 +191,9 @@ def _gemini(provider: Provider, method: str, relative: str, upstream: str) -> Ro
         )
     parts = relative.strip("/").split("/")
     name = parts[1] if len(parts) > 1 else "unknown"
-    return Route(provider, name, upstream, priced=False, billable=name != "models")
+    return Route(provider, name, upstream, priced=False, billable=name != "models" and _may_bill(method))
+
+
+def _may_bill(method: str) -> bool:
+    """Reading, listing or deleting (a batch, a file) costs nothing; only what creates work may."""
+    return method not in _FREE_METHODS
