@@ -97,6 +97,11 @@ class ProviderCredentials:
             await asyncio.wait_for(self.reload(), _INITIAL_LOAD_SECONDS)
         except Exception as exc:
             log.warning("stored provider keys not loaded at start (%s); retrying every %.0f s", _kind(exc), self._ttl)
+        if held := self.configured():
+            log.info(
+                "provider keys held for: %s (sent upstream for clients that send only their Majordomo key)",
+                ", ".join(held),
+            )
         self._task = asyncio.get_running_loop().create_task(self._refresh(), name="majordomo-credentials-refresh")
 
     async def close(self) -> None:
