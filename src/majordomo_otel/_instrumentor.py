@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 
-class MajordomoInstrumentor(BaseInstrumentor):
+class MajordomoInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped in opentelemetry-instrumentation
     """Reads `MAJORDOMO_GATEWAY_URL` / `MAJORDOMO_API_KEY`; the distro has configured the provider by now."""
 
     def instrumentation_dependencies(self) -> Collection[str]:

@@ -305,7 +305,7 @@ class tags:  # used like a function: `with tags(...)` / `@tags(...)`, hence lowe
                     async for item in func(*args, **kwargs):
                         yield item
 
-            return agen_wrapper  # type: ignore[return-value]
+            return agen_wrapper
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

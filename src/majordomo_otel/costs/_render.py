@@ -152,7 +152,7 @@ def render_totals(rows: Sequence[CostRow], by: Sequence[str], fmt: str) -> str:
         _cell(sum(r.requests for r in rows)),
         _cell(sum(r.input_tokens for r in rows)),
         _cell(sum(r.output_tokens for r in rows)),
-        format_cost(sum(priced, Decimal(0))) if priced else _UNPRICED,
+        (format_cost(sum(priced, Decimal(0))) if priced else None) or _UNPRICED,
         _cell(sum(r.unpriced_requests for r in rows)),
     ]
     return _table(header, body, set(range(len(by), len(header))), footer)

@@ -18,7 +18,9 @@ if TYPE_CHECKING:  # imported when the command runs: `majordomo --help` must not
 
 
 def add_parser(sub: Any, database_flag: Any) -> argparse.ArgumentParser:
-    cred = sub.add_parser("credentials", help="provider keys the gateway sends upstream for its clients")
+    cred: argparse.ArgumentParser = sub.add_parser(
+        "credentials", help="provider keys the gateway sends upstream for its clients"
+    )
     cred_sub = cred.add_subparsers(dest="credentials_command", required=True)
     put = cred_sub.add_parser("set", help="store a provider key (read from stdin), encrypted with MAJORDOMO_SECRET_KEY")
     put.add_argument("provider", help="provider table name: openai, anthropic, gemini, groq, ...")

@@ -220,11 +220,10 @@ class _Plan:
             leaves.append(value)
         total_input = 0
         if (tier_input := self._tier_input) is not None:
-            total_input = values[0]
-            if total_input is None:
-                if tier_input.missing is not None and tier_input.missing.refused(values):
-                    return None
-                total_input = 0
+            if (first := values[0]) is not None:
+                total_input = first
+            elif tier_input.missing is not None and tier_input.missing.refused(values):
+                return None
         input_price = output_price = total_price = _ZERO
         for leaf, rate, tiers, per, direction, fixed in self._terms:
             if fixed is not None:

@@ -62,7 +62,7 @@ class RequestRecord:
         self.error_message = message if not self.error_message else f"{self.error_message}; {message}"
 
     def as_row(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
-COLUMNS: tuple[str, ...] = tuple(RequestRecord.__slots__)  # type: ignore[attr-defined]
+COLUMNS: tuple[str, ...] = tuple(RequestRecord.__slots__)

@@ -11,7 +11,7 @@ import zlib
 from typing import Protocol
 
 try:  # optional: `brotli` is not a dependency
-    import brotli as _brotli  # type: ignore[import-not-found]
+    import brotli as _brotli
 except ImportError:  # pragma: no cover - depends on the environment
     _brotli = None
 
@@ -87,9 +87,10 @@ class _Brotli:  # pragma: no cover - only with the optional brotli package
 
     def decompress(self, data: bytes) -> bytes:
         try:
-            return self._obj.process(data)
+            out: bytes = self._obj.process(data)
         except Exception as e:
             raise DecodeError(f"br decoding failed: {e}") from None
+        return out
 
     def flush(self) -> bytes:
         return b""
