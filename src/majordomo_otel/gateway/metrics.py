@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.util.types import AttributeValue
 
+from .. import semconv as sc
 from .._otlp import metric_exporter_from_env
+from ..tags import NAMED
 from .record import RequestRecord
 from .spans import gateway_resource
 
@@ -56,18 +59,18 @@ class GatewayMetrics:
         )
 
     def record(self, record: RequestRecord, *, upstream_seconds: float | None) -> None:
-        attrs = {
-            "gen_ai.provider.name": self._provider_names.get(record.provider, record.provider),
-            "majordomo.provider": record.provider,
-            "gen_ai.response.model": record.model or "unknown",
-            "majordomo.feature": record.raw_metadata.get("Feature", ""),
-            "http.response.status_code": record.status_code or 0,
+        attrs: dict[str, AttributeValue] = {
+            sc.GEN_AI_PROVIDER_NAME: self._provider_names.get(record.provider, record.provider),
+            sc.PROVIDER: record.provider,
+            sc.GEN_AI_RESPONSE_MODEL: record.model or "unknown",
+            sc.FEATURE: record.raw_metadata.get(NAMED["feature"], ""),
+            sc.HTTP_RESPONSE_STATUS_CODE: record.status_code or 0,
         }
         self._requests.add(1, attrs)
         if record.input_tokens:
-            self._tokens.add(record.input_tokens, {**attrs, "gen_ai.token.type": "input"})
+            self._tokens.add(record.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
         if record.output_tokens:
-            self._tokens.add(record.output_tokens, {**attrs, "gen_ai.token.type": "output"})
+            self._tokens.add(record.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
         if record.total_cost is not None:
             self._cost.add(float(record.total_cost), attrs)
         if upstream_seconds is not None and record.response_time_ms is not None:

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def add_parser(sub: Any, database_flag: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     """`budgets` and its commands on `majordomo`'s subparsers (argparse only: nothing heavy is imported)."""
-    budgets = sub.add_parser("budgets", help="spend limits per tag, key, provider or model, per day, week or month")
+    budgets: argparse.ArgumentParser = sub.add_parser(
+        "budgets", help="spend limits per tag, key, provider or model, per day, week or month"
+    )
     commands = budgets.add_subparsers(dest="budgets_command", required=True)
     create = commands.add_parser(
         "create",
