@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
     from opentelemetry.sdk.trace.export import SpanExporter
 
-log = logging.getLogger("majordomo.otlp")
+log = logging.getLogger("majordomo_otel.otlp")
 
 
 def _protocol(environ: Mapping[str, str], signal: str) -> str | None:

@@ -260,7 +260,7 @@ async def test_keys_stored_under_another_secret_are_not_used_and_the_log_says_wh
     gw = await _start(sim, tmp_path)
     try:
         await set_credential(gw.gateway.store, SecretBox("a-different-secret-0123456789"), "openai", STORED["openai"])
-        with caplog.at_level(logging.ERROR, logger="majordomo.gateway.credentials"):
+        with caplog.at_level(logging.ERROR, logger="majordomo_otel.gateway.credentials"):
             await gw.gateway.credentials.reload()
         async with http.post(
             gw.url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {gw.key}"}

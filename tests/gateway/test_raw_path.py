@@ -43,7 +43,7 @@ async def test_the_query_reaches_upstream_as_sent(gw: Harness, http: aiohttp.Cli
 async def test_a_key_smuggled_into_the_path_is_masked_in_record_log_and_spans(
     sim: SimServer, tmp_path: Path, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="majordomo.access")
+    caplog.set_level(logging.INFO, logger="majordomo_otel.gateway.access")
     settings = sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool", access_log=True)
     gw = await start_gateway(settings, sim=sim)
     path = GENERATE.format("%3Fkey=AIza-smuggled")  # decoded, this was a real `?key=` upstream and in the log
@@ -55,6 +55,6 @@ async def test_a_key_smuggled_into_the_path_is_masked_in_record_log_and_spans(
     masked = "/v1beta/models/gemini-2.5-flash%3Fkey=***"
     assert (status, [r.path for r in sim.requests]) == (404, [path])  # forwarded exactly as sent
     assert (record.request_path, record.request_model, record.model) == (masked, masked[15:], masked[15:])
-    assert [r.args[2] for r in caplog.records if r.name == "majordomo.access"] == [masked]  # type: ignore[index]
+    assert [r.args[2] for r in caplog.records if r.name == "majordomo_otel.gateway.access"] == [masked]  # type: ignore[index]
     spans = json.dumps([dict(span.attributes or {}) for span in gw.spans.get_finished_spans()])
     assert "AIza-smuggled" not in json.dumps(record.as_row(), default=str) + caplog.text + spans

@@ -31,7 +31,7 @@ from .store import Store
 from .store._codec import parse_utc, utc_text
 from .store._credentials_schema import EVERY_KEY, TABLE
 
-log = logging.getLogger("majordomo.gateway.credentials")
+log = logging.getLogger("majordomo_otel.gateway.credentials")
 
 _INITIAL_LOAD_SECONDS: Final = 2.0  # at start: a database that does not answer must not hold the gateway
 

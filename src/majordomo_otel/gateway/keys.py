@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 from majordomo_otel.gateway.store import ApiKey, Store
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 KEY_PREFIX = "mdm_sk_"
 PROVIDER_KEY_HASH_CHARS = 16

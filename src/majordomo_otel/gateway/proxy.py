@@ -20,9 +20,11 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from .. import semconv as sc
 from .._redact import redact_url
 from ..tags import Tags
 from .auth import Authenticator
+from .budgets import NO_BUDGETS, Budgets, NoBudgets
 from .credentials import ProviderCredentials
 from .errors import error_body
 from .headers import REQUEST_ID_HEADER, TRACE_ID_HEADER, downstream_headers, upstream_headers
@@ -47,7 +49,7 @@ from .upstream_auth import (
 )
 from .usage import NoUsageReader, UsageReader, UsageStatus, reader_for, terminal_marker
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 _CLIENT_KEYS_OFF: Final = (
     "this gateway does not accept provider keys from clients: send your Majordomo key (mdm_sk_...) as the "
@@ -75,6 +77,7 @@ class Proxy:
         metrics: GatewayMetrics | NoMetrics,
         table: ProviderTable,
         credentials: ProviderCredentials | None = None,
+        budgets: Budgets | NoBudgets = NO_BUDGETS,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -85,6 +88,7 @@ class Proxy:
         self._metrics = metrics
         self._table = table
         self._credentials = credentials
+        self._budgets = budgets
         self._hosts = {p.name: _host(p.origin or "") for p in table}  # span attribute, once, not per request
 
     # ---------------------------------------------------------------------------------------------
@@ -170,6 +174,7 @@ class Proxy:
         record.response_time_ms = plan.elapsed_ms()
         if record.responded_at is None:
             record.responded_at = record.requested_at + timedelta(milliseconds=record.response_time_ms)
+        self._budgets.spend(record)  # before make_storable: the tags as the decision read them
         if make_storable(record) and plan.server_attributes:
             plan.server_attributes = {
                 k: storable(v) if isinstance(v, str) else v for k, v in plan.server_attributes.items()
@@ -200,6 +205,8 @@ class Proxy:
         encoding = request.headers.get("Content-Encoding")
         if provider.family is not Family.GEMINI and body:  # Gemini's model and streaming are in the path
             _note_body(await read_body_facts(body, encoding, limit=limit), record)
+        if (refusal := self._budgets.check(record)) is not None:  # a used-up budget: it never goes upstream
+            return _reply(provider.family, 429, refusal.message, {**ids, **refusal.headers})
         hide = None
         if (
             record.streamed
@@ -235,9 +242,9 @@ class Proxy:
         shown_path = redact_url(route.upstream_path)
         plan.upstream_name = f"{request.method} {shown_path}"
         plan.upstream_attributes = {
-            "http.request.method": request.method,
-            "server.address": self._hosts[provider.name],
-            "url.path": shown_path,
+            sc.HTTP_REQUEST_METHOD: request.method,
+            sc.SERVER_ADDRESS: self._hosts[provider.name],
+            sc.URL_PATH: shown_path,
         }
         upstream: aiohttp.ClientResponse | None = None
         try:
@@ -254,7 +261,7 @@ class Proxy:
                 return self._upstream_failed(record, route, 504, "upstream timed out", ids)
             except aiohttp.ClientError as exc:
                 return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
-            plan.upstream_attributes["http.response.status_code"] = upstream.status
+            plan.upstream_attributes[sc.HTTP_RESPONSE_STATUS_CODE] = upstream.status
             return await self._relay(request, upstream, route, record, ids, plan, hide)
         finally:
             if upstream is not None:

@@ -14,7 +14,7 @@ from .providers import ProviderTable
 from .settings import Settings
 from .spool_slots import merge_unused_slots, spool_root
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: seconds a stopping gateway gives requests in flight (streams included) before it closes them
@@ -22,7 +22,7 @@ SHUTDOWN_TIMEOUT = 30.0
 
 
 def configure_logging(level: str, *, worker: int | None = None) -> None:
-    """The gateway's log format; a worker's lines name it (`majordomo.gateway[worker 2]`)."""
+    """The gateway's log format; a worker's lines name it (`majordomo_otel.gateway[worker 2]`)."""
     fmt = LOG_FORMAT if worker is None else LOG_FORMAT.replace("%(name)s", f"%(name)s[worker {worker}]")
     logging.basicConfig(level=level.upper(), format=fmt)
 

@@ -28,7 +28,7 @@ from .store._journal import JOURNAL_DIR, Journal
 from .store._rejected import rejected_files
 from .store._spool import OWNER_LOCK, REJECTED_FILE, Spool
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 _SLOT_PREFIX = "worker-"
 

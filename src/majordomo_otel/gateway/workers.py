@@ -50,7 +50,7 @@ from .settings import Settings
 from .spool_slots import collect_rejected, merge_unused_slots, slot_dir, spool_root
 from .store import open_store
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 #: a worker that ran this long (seconds) before dying is restarted at once; sooner, with backoff
 HEALTHY_AFTER = 10.0

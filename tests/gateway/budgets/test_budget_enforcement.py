@@ -98,7 +98,7 @@ async def test_each_user_of_a_star_budget_has_a_limit_of_their_own(
 async def test_a_warn_budget_lets_traffic_through_marks_it_and_logs_the_crossing_once(
     budget_gw: Harness, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="majordomo.gateway")
+    caplog.set_level(logging.WARNING, logger="majordomo_otel.gateway")
     await create_budget(budget_gw.gateway.store, "watch", "feature=research", limit=LIMIT, window="day", mode="warn")
     await budget_gw.gateway.budgets.sync()
     replies = [await send(http, budget_gw.url, budget_gw.key, tags=RESEARCH) for _ in range(6)]

@@ -78,7 +78,7 @@ async def test_an_unreadable_state_file_is_set_aside_not_trusted(
     store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / FILE_NAME).write_text('{"format": 1, "flushes": [')  # cut short by a full disk
-    with caplog.at_level(logging.ERROR, logger="majordomo.gateway"):
+    with caplog.at_level(logging.ERROR, logger="majordomo_otel.gateway"):
         budgets = await gateway_process(store, tmp_path)
     await budgets.close()
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [f"budgets: {tmp_path / FILE_NAME} is unreadable"]

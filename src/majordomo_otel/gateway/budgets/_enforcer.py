@@ -38,7 +38,7 @@ from ._match import subject_values
 from ._model import Mode, usd
 from ._sync import Sync
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 #: Longest a sync may take before it is abandoned (and retried); a flush cut short is retried under its number.
 SYNC_TIMEOUT = 30.0

@@ -18,7 +18,7 @@ from typing import Any, Final
 from ._ledger import Flush, Ledger
 from ._store import budget_from_row, budget_row, deltas_from_json, deltas_to_json
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 FILE_NAME: Final = "budgets-state.json"
 _FORMAT: Final = 1

@@ -24,7 +24,7 @@ from ._ledger import MAX_VALUES, Ledger
 from ._model import KEY, Budget
 from ._store import apply_flush, budget_from_row, budget_rows, changed_spend, database_now, key_ids, window_spend
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 SLACK: Final = timedelta(seconds=5)
 FULL_RELOAD: Final = 60.0

@@ -18,7 +18,7 @@ from .queue import ExportStats, QueueLimits, SpanQueue
 if TYPE_CHECKING:
     from ..spans import SpanPlan, SpanStatus
 
-log = logging.getLogger("majordomo.gateway.spans")
+log = logging.getLogger("majordomo_otel.gateway.spans")
 
 
 class OtlpSpans:

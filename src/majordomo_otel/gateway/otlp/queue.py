@@ -23,7 +23,7 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_BSP_SCHEDULE_DELAY,
 )
 
-log = logging.getLogger("majordomo.gateway.spans")
+log = logging.getLogger("majordomo_otel.gateway.spans")
 
 T = TypeVar("T")
 #: How often a failing or overflowing export is logged again (the counts are on /readyz all along).
