@@ -7,9 +7,9 @@ session ids live on spans and rows, never on metrics, where each distinct value 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.util.types import AttributeValue
@@ -20,6 +20,7 @@ from ..tags import NAMED
 from .record import RequestRecord
 from .spans import gateway_resource
 
+_FEATURE = NAMED["feature"]  # the raw_metadata key
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -45,12 +46,28 @@ class NoMetrics:
 
 
 class GatewayMetrics:
+    """Counters are summed here, per series, and read by observable instruments at collection time: a dict
+    update per request instead of an SDK call (~9 µs each, attribute hashing mostly). The two
+    histograms stay SDK instruments (OTel has no observable histogram)."""
+
     def __init__(self, meter: Meter, provider_names: Mapping[str, str] | None = None) -> None:
         #: provider name → gen_ai.provider.name (the provider table's), as on the spans
         self._provider_names = provider_names or {}
-        self._requests = meter.create_counter("majordomo.gateway.requests", unit="{request}")
-        self._tokens = meter.create_counter("majordomo.gateway.tokens", unit="{token}")
-        self._cost = meter.create_counter("majordomo.gateway.cost", unit="USD")
+        self._series: dict[tuple[str, str, str, int], dict[str, AttributeValue]] = {}
+        self._requests: dict[tuple[str, str, str, int], int] = {}
+        self._input: dict[tuple[str, str, str, int], int] = {}
+        self._output: dict[tuple[str, str, str, int], int] = {}
+        self._cost: dict[tuple[str, str, str, int], float] = {}
+        meter.create_observable_counter("majordomo.gateway.requests", [self._observe(self._requests)], unit="{request}")
+        meter.create_observable_counter(
+            "majordomo.gateway.tokens",
+            [
+                self._observe(self._input, {sc.GEN_AI_TOKEN_TYPE: "input"}),
+                self._observe(self._output, {sc.GEN_AI_TOKEN_TYPE: "output"}),
+            ],
+            unit="{token}",
+        )
+        meter.create_observable_counter("majordomo.gateway.cost", [self._observe(self._cost)], unit="USD")
         self._upstream = meter.create_histogram(
             "majordomo.gateway.upstream.duration", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS
         )
@@ -58,21 +75,40 @@ class GatewayMetrics:
             "majordomo.gateway.overhead", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS
         )
 
+    def _observe(
+        self, sums: Mapping[tuple[str, str, str, int], float], extra: Mapping[str, AttributeValue] | None = None
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            # Runs on the reader's thread: copy first (a C-level copy, atomic under the GIL).
+            for key, value in list(sums.items()):
+                attrs = self._series[key]
+                yield Observation(value, {**attrs, **extra} if extra else attrs)
+
+        return callback
+
     def record(self, record: RequestRecord, *, upstream_seconds: float | None) -> None:
-        attrs: dict[str, AttributeValue] = {
-            sc.GEN_AI_PROVIDER_NAME: self._provider_names.get(record.provider, record.provider),
-            sc.PROVIDER: record.provider,
-            sc.GEN_AI_RESPONSE_MODEL: record.model or "unknown",
-            sc.FEATURE: record.raw_metadata.get(NAMED["feature"], ""),
-            sc.HTTP_RESPONSE_STATUS_CODE: record.status_code or 0,
-        }
-        self._requests.add(1, attrs)
+        key = (
+            record.provider,
+            record.model or "unknown",
+            record.raw_metadata.get(_FEATURE, ""),
+            record.status_code or 0,
+        )
+        attrs = self._series.get(key)
+        if attrs is None:
+            attrs = self._series[key] = {
+                sc.GEN_AI_PROVIDER_NAME: self._provider_names.get(record.provider, record.provider),
+                sc.PROVIDER: record.provider,
+                sc.GEN_AI_RESPONSE_MODEL: key[1],
+                sc.FEATURE: key[2],
+                sc.HTTP_RESPONSE_STATUS_CODE: key[3],
+            }
+        self._requests[key] = self._requests.get(key, 0) + 1
         if record.input_tokens:
-            self._tokens.add(record.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
+            self._input[key] = self._input.get(key, 0) + record.input_tokens
         if record.output_tokens:
-            self._tokens.add(record.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
+            self._output[key] = self._output.get(key, 0) + record.output_tokens
         if record.total_cost is not None:
-            self._cost.add(float(record.total_cost), attrs)
+            self._cost[key] = self._cost.get(key, 0.0) + float(record.total_cost)
         if upstream_seconds is not None and record.response_time_ms is not None:
             self._upstream.record(upstream_seconds, attrs)
             self._overhead.record(max(record.response_time_ms / 1000 - upstream_seconds, 0.0), attrs)
