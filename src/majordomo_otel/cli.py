@@ -1,4 +1,4 @@
-"""`majordomo`: gateway, migrate, keys, records, costs, sim, demo.
+"""`majordomo`: gateway, migrate, keys, credentials, records, costs, sim, demo.
 
 Heavy imports (aiohttp, the store drivers) happen inside each command, so `majordomo --help`
 is instant and the client half never pulls in the gateway. A command that fails says so in one line
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
-import logging
 import os
 import socket
 import sys
@@ -35,10 +34,14 @@ def _database_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from .gateway.serve import serve
+    from .gateway.serve import configure_logging, serve
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
+    if settings.workers > 1:
+        from .gateway.workers import supervise
+
+        return supervise(settings)
     serve(settings)
     return 0
 
@@ -104,6 +107,8 @@ def cmd_records(args: argparse.Namespace) -> int:
     from .gateway.store._rejected import import_rejected, read_rejected
 
     settings = _settings(args)
+    if args.records_command == "prune":
+        return _prune_records(args, settings.database_url)
     spool = Path(settings.spool_dir) if settings.spool_dir else default_spool_dir(settings.database_url)
     if args.records_command == "rejected":
         entries = read_rejected(spool)
@@ -131,6 +136,57 @@ def cmd_records(args: argparse.Namespace) -> int:
         return 1 if result.still_rejected else 0
 
     return asyncio.run(run())
+
+
+def _prune_records(args: argparse.Namespace, url: str) -> int:
+    from datetime import UTC, datetime
+
+    from .gateway.store import open_store
+    from .gateway.store._retention import Removal, parse_cut, plan, prune
+
+    cut = parse_cut(args.before, args.keep_months, now=datetime.now(UTC))
+    _require_database(url)
+
+    shown: list[Removal] = []
+
+    def show(item: Removal) -> None:  # as each month goes, so what went is on screen if a later one fails
+        if not shown:
+            print(f"{'month':7}  {'records':>12}  {'would go' if args.dry_run else 'removed'}")
+        shown.append(item)
+        print(f"{f'{item.month:%Y-%m}' if item.month else '-':7}  {item.records:>12,}  {item.action}", flush=True)
+
+    async def run() -> list[Removal]:
+        store = open_store(url)
+        await store.open()
+        try:
+            if args.dry_run:
+                items = await plan(store, cut)
+                for item in items:
+                    show(item)
+                return items
+            return await prune(store, cut, done=show)
+        finally:
+            await store.close()
+
+    items = asyncio.run(run())
+    total = f"{sum(i.records for i in items):,} record(s) before {cut:%Y-%m-%d} (UTC) in {hide_password(url)}"
+    print(f"{'would remove' if args.dry_run else 'removed'} {total}" + ("; nothing changed" if args.dry_run else ""))
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    from .gateway import credentials_cli
+
+    settings = _settings(args)
+    if args.credentials_command != "set":
+        _require_database(settings.database_url)
+    return asyncio.run(credentials_cli.run(args, settings))
+
+
+def cmd_budgets(args: argparse.Namespace) -> int:
+    from .gateway.budgets._cli import run
+
+    return run(args, _settings(args))
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
@@ -185,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _database_flag(revoke)
     keys.set_defaults(func=cmd_keys)
 
-    records = sub.add_parser("records", help="records the database refused: show them, import them again")
+    records = sub.add_parser("records", help="refused records (show, import again) and retention (prune months)")
     records_sub = records.add_subparsers(dest="records_command", required=True)
     for name, text in (
         ("rejected", "list rejected records (spool folder's rejected.jsonl)"),
@@ -194,7 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = records_sub.add_parser(name, help=text)
         _database_flag(cmd)
         cmd.add_argument("--spool-dir", help="the gateway's spool folder [env MAJORDOMO_SPOOL_DIR]")
+    prune = records_sub.add_parser("prune", help="remove whole months of records before a cut (retention)")
+    cut = prune.add_mutually_exclusive_group(required=True)
+    cut.add_argument("--before", metavar="YYYY-MM", help="remove every record before this month (UTC)")
+    cut.add_argument("--keep-months", type=int, metavar="N", help="keep the current month and the N before it")
+    prune.add_argument("--dry-run", action="store_true", help="list what would go, month by month; change nothing")
+    _database_flag(prune)
     records.set_defaults(func=cmd_records)
+
+    from .gateway.credentials_cli import add_parser as credentials_parser
+
+    credentials_parser(sub, _database_flag).set_defaults(func=cmd_credentials)
+
+    from .gateway.budgets._cli import add_parser as budgets_parser  # argparse only
+
+    budgets_parser(sub, _database_flag).set_defaults(func=cmd_budgets)
 
     costs = sub.add_parser("costs", help="cost totals by feature, step, user, session, model, provider")
     _database_flag(costs)
@@ -202,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--since", help="start of window: ISO time or a duration like 24h, 7d (default: all)")
     costs.add_argument("--until", help="end of window: ISO time (default: now)")
     costs.add_argument("--trace", help="the records of one trace id and their total")
+    costs.add_argument("--budgets", action="store_true", help="each budget's use of its window (as budgets list)")
     fmt = costs.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_const", dest="format", const="json")
     fmt.add_argument("--csv", action="store_const", dest="format", const="csv")

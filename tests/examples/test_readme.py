@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from majordomo_otel.gateway.secret_box import PREVIOUS_ENV, SECRET_ENV, SECRET_FILE_ENV
 from majordomo_otel.gateway.settings import settings_table
 
 ROOT = Path(__file__).parents[2]
@@ -27,6 +28,25 @@ CLIENT_SETTINGS = [
     ),
     ("MAJORDOMO_API_KEY", "`instrument(api_key=...)`", "required", "client", "the `mdm_sk_…` key: `X-Majordomo-Key`"),
     ("MAJORDOMO_ANTHROPIC_SDK_SPANS", "`instrument(anthropic_sdk_spans=...)`", "`off`", "client", _SDK_SPANS_MEANING),
+]
+
+
+#: Read from the environment only (secrets have no flag: `ps` would show them).
+GATEWAY_SECRETS = [
+    (
+        SECRET_ENV,
+        "unset: stored provider keys unused",
+        "encrypts the provider keys stored in the database (16+ characters); "
+        "every gateway and `majordomo credentials` need the same",
+    ),
+    (SECRET_FILE_ENV, "unset", f"a file holding {SECRET_ENV} (for secret mounts)"),
+    (PREVIOUS_ENV, "unset", "older secrets, comma-separated, still accepted for decrypting while you rotate"),
+    (
+        "MAJORDOMO_<PROVIDER>_API_KEY",
+        "unset",
+        "a provider key the gateway sends for clients that send only their "
+        "Majordomo key (`MAJORDOMO_OPENAI_API_KEY`, `MAJORDOMO_GROQ_API_KEY`, …), when none is stored",
+    ),
 ]
 
 
@@ -50,6 +70,7 @@ def render_settings_table() -> str:
         f"| `{env}` | {_flag(flag)} | {_default(default)} | gateway | {meaning.replace('|', chr(92) + '|')} |"
         for flag, env, default, meaning in settings_table()
     ]
+    lines += [f"| `{env}` | - | {default} | gateway | {meaning} |" for env, default, meaning in GATEWAY_SECRETS]
     return "\n".join(lines)
 
 

@@ -53,6 +53,11 @@ def run_costs(args: argparse.Namespace, settings: Settings) -> int:
     since = parse_when(args.since, now=now, flag="--since")
     until = parse_when(args.until, now=now, flag="--until")
     fmt = getattr(args, "format", None) or "table"
+    if getattr(args, "budgets", False):
+        from majordomo_otel.gateway.budgets._cli import print_usage
+
+        _check_sqlite_file(settings.database_url)
+        return print_usage(settings.database_url, as_json=fmt == "json", migrate=False)
     if args.trace:
         if not _TRACE_ID.fullmatch(args.trace.strip().lower()):
             raise ValueError(f"--trace {args.trace!r} is not a trace id (32 hex digits, as in llm_requests)")

@@ -21,19 +21,25 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from .._redact import hide_password, redact_url
 from .auth import Authenticator
+from .budgets import Budgets
+from .budgets._metrics import observe_budgets
+from .credentials import ProviderCredentials
 from .custom_prices import CustomPrices
 from .keys import KeyCache
 from .metrics import GatewayMetrics, NoMetrics, build_meter_provider
+from .otlp.queue import ExportStats
 from .pricing import Pricer
 from .providers import ProviderTable
 from .proxy import Proxy
 from .routes import PLAIN_PATHS
+from .secret_box import load_secret_box
 from .settings import Settings
-from .spans import ExportStats, GatewaySpans, build_span_pipeline
+from .spans import GatewaySpans, build_span_pipeline
 from .store import RecordWriter, Store, default_spool_dir, open_store
+from .store._partitions import keep_months_ahead
 from .usage._budget import set_buffer_cap
 
-log = logging.getLogger("majordomo.gateway")
+log = logging.getLogger("majordomo_otel.gateway")
 
 
 @dataclass(slots=True)
@@ -48,6 +54,8 @@ class Gateway:
     export_stats: ExportStats
     meter_provider: MeterProvider | None
     providers: ProviderTable
+    credentials: ProviderCredentials
+    budgets: Budgets
     session: aiohttp.ClientSession | None = None
 
 
@@ -66,13 +74,17 @@ def create_app(
         journal_fsync=settings.journal_fsync,
     )
     keys = KeyCache(store, ttl=settings.key_cache_ttl)
-    processor, resource, export_stats = build_span_pipeline(exporter=span_exporter)
+    span_output, export_stats = build_span_pipeline(exporter=span_exporter)
     table = ProviderTable.build(settings.base_urls(), settings.providers)
     pricer = Pricer({p.name: p.price_id for p in table if p.price_id}, CustomPrices(settings.prices))
     set_buffer_cap(settings.usage_buffer_bytes)
-    spans = GatewaySpans(processor, resource, settings.span_usage, {p.name: p.otel_name for p in table})
+    spans = GatewaySpans(span_output, settings.span_usage, {p.name: p.otel_name for p in table})
     meter_provider = build_meter_provider(reader=metric_reader)
-    gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider, table)
+    credentials = ProviderCredentials(table, store, load_secret_box(), ttl=settings.key_cache_ttl)
+    budgets = Budgets(store, interval=settings.budget_refresh_interval, state_dir=writer.spool.directory)
+    if meter_provider is not None:
+        observe_budgets(meter_provider.get_meter("majordomo_otel.gateway"), budgets)
+    gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider, table, credentials, budgets)
 
     # auto_decompress off: request bodies go upstream as sent, gzip still gzip (request_body.py reads
     # them); in handler_args so that every runner (run_app, the tests' AppRunner) serves it so.
@@ -88,6 +100,8 @@ def create_app(
         pricer=pricer,
         spans=spans,
         table=table,
+        credentials=credentials,
+        budgets=budgets,
         metrics=(
             GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway"), {p.name: p.otel_name for p in table})
             if meter_provider is not None
@@ -129,7 +143,7 @@ def runner_options(settings: Settings) -> dict[str, Any]:
     """
     return {
         "handler_cancellation": True,
-        "access_log": logging.getLogger("majordomo.access") if settings.access_log else None,
+        "access_log": logging.getLogger("majordomo_otel.gateway.access") if settings.access_log else None,
         "access_log_class": _AccessLogger,
     }
 
@@ -144,7 +158,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = gateway.settings
     await gateway.store.open()
     migrating = await _migrate_or_retry_later(gateway)
+    # PostgreSQL: the coming months' partitions, every hour (migrate made them at start); nothing on SQLite.
+    upkeep = asyncio.get_running_loop().create_task(keep_months_ahead(gateway.store), name="majordomo-partitions")
     await gateway.writer.start()
+    await gateway.credentials.start()
+    await gateway.budgets.start()
     gateway.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(
@@ -163,9 +181,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     finally:
         if migrating is not None:
             migrating.cancel()
+        upkeep.cancel()
         await gateway.session.close()
+        await gateway.credentials.close()
         await gateway.writer.close()
         _log_records_kept(gateway)
+        await gateway.budgets.close()
         await gateway.keys.close()
         await gateway.store.close()
         gateway.spans.shutdown()
@@ -235,6 +256,7 @@ async def _readyz(request: web.Request) -> web.Response:
         "spool": {"writable": spool_ok, "path": str(gateway.writer.spool.directory)},
         "writer": writer,
         "spans": gateway.export_stats.snapshot(),
+        "budgets": gateway.budgets.stats(),
     }
     return web.json_response(body, status=200 if keeping else 503)
 

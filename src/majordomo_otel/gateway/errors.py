@@ -17,6 +17,7 @@ _KINDS: Final[dict[int, tuple[str, str, str]]] = {
     401: ("invalid_request_error", "authentication_error", "UNAUTHENTICATED"),
     404: ("invalid_request_error", "not_found_error", "NOT_FOUND"),
     413: ("invalid_request_error", "request_too_large", "INVALID_ARGUMENT"),
+    429: ("insufficient_quota", "rate_limit_error", "RESOURCE_EXHAUSTED"),  # a budget used up: a quota
     500: ("server_error", "api_error", "INTERNAL"),
     502: ("server_error", "api_error", "UNAVAILABLE"),
     503: ("server_error", "overloaded_error", "UNAVAILABLE"),

@@ -45,6 +45,11 @@ def _config_table(help: str) -> Any:
 class Settings:
     host: str = _setting("MAJORDOMO_HOST", "listen address", default="127.0.0.1")
     port: int = _setting("MAJORDOMO_PORT", "listen port", default=7680)
+    workers: WorkerCount = _setting(  # noqa: RUF009 - a field() with metadata
+        "MAJORDOMO_WORKERS",
+        "worker processes sharing the port (SO_REUSEPORT), each with its own journal and spool; auto = one per core",
+        default=1,
+    )
     database_url: str = _setting(
         "MAJORDOMO_DATABASE_URL", "sqlite:///path or postgresql://...", default="sqlite:///./majordomo.db"
     )
@@ -59,7 +64,14 @@ class Settings:
         "upstream for Gemini routes",
         default="https://generativelanguage.googleapis.com",
     )
-    auth: bool = _setting("MAJORDOMO_AUTH", "require X-Majordomo-Key (on/off)", default=True)
+    auth: bool = _setting(
+        "MAJORDOMO_AUTH", "require a Majordomo key (X-Majordomo-Key, or as the SDK's api_key) (on/off)", default=True
+    )
+    client_provider_keys: bool = _setting(
+        "MAJORDOMO_CLIENT_PROVIDER_KEYS",
+        "pass provider keys sent by clients through; off: only the gateway's own keys go upstream (on/off)",
+        default=True,
+    )
     spool_dir: str | None = _setting(
         "MAJORDOMO_SPOOL_DIR", "where records wait while the database is away", default=None
     )
@@ -88,6 +100,12 @@ class Settings:
         "MAJORDOMO_KEY_CACHE_TTL",
         "seconds another process may keep trusting a revoked key (revocation here is immediate)",
         default=5.0,
+    )
+    budget_refresh_interval: float = _setting(
+        "MAJORDOMO_BUDGET_REFRESH_INTERVAL",
+        "seconds between budget syncs: this replica's spend flushed, the others' read, new budgets applied "
+        "(overshoot grows with it)",
+        default=1.0,
     )
     span_usage: SpanUsagePolicy = _setting(  # noqa: RUF009 - a field() with metadata
         "MAJORDOMO_SPAN_USAGE",
@@ -119,6 +137,23 @@ class Settings:
         }
 
 
+#: `--workers`: a count, or `auto`; held as the count (`worker_count`).
+WorkerCount = int
+
+
+def worker_count(raw: Any) -> int:
+    """`auto` = the cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    if str(raw).strip().lower() == "auto":
+        return len(os.sched_getaffinity(0))
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"setting workers: expected a number of processes (1 or more) or auto, got {raw!r}")
+    return count
+
+
 def _coerce(name: str, typ: str, raw: Any) -> Any:
     """A config-file, environment or flag value as the setting's type (`typ` is its annotation)."""
     if isinstance(raw, str):
@@ -132,6 +167,8 @@ def _coerce(name: str, typ: str, raw: Any) -> Any:
         if lowered in {"0", "off", "false", "no"}:
             return False
         raise ValueError(f"setting {name}: expected on/off, got {raw!r}")
+    if typ == "WorkerCount":
+        return worker_count(raw)
     if typ == "int":
         return int(raw)
     if typ == "float":

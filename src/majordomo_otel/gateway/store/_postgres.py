@@ -1,23 +1,27 @@
 """PostgreSQL sink on asyncpg: one statement per batch, idempotent by record id.
 
-Insert methods (bench/bench_store.py measures them). Four runs on the shared 2-core dev machine, under
-load from other work, records/s, batch 50 / batch 500:
+Insert methods (bench/bench_store.py and bench/bench_partitions.py measure them):
 
-* `executemany` (default): one single-row `INSERT ... ON CONFLICT (id) DO NOTHING` prepared once; asyncpg
-  pipelines every row's Bind/Execute in one round trip, in one transaction. 12.6k-19.7k / 10.8k-25.6k.
+* `copy` (default): binary COPY into a per-connection temp table, then one `INSERT ... SELECT ... ON CONFLICT
+  DO NOTHING`.
+* `executemany`: one single-row `INSERT ... ON CONFLICT DO NOTHING` prepared once; asyncpg pipelines every
+  row's Bind/Execute in one round trip, in one transaction.
 * `unnest`: `INSERT ... SELECT * FROM unnest($1::uuid[], ...)`, one array per column.
-  7.8k-20.7k / 11.6k-17.5k.
-* `copy`: binary COPY into a per-connection temp table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`.
-  6.5k-18.8k / 15.0k-35.0k (fastest at 500 on a quiet run, slowest at 50).
 
-The ranges overlap (the machine is noisy); `executemany` won most runs at 50 and 500 and is the simplest
-(no array casts, no temp table per connection), so it is the default. All three are far above a single
-gateway's request rate.
+On the one table of schema version 1 they were close (`executemany` was the default). Into month partitions
+a single-row INSERT pays the routing to its partition once per row: `executemany` costs the server ~38 µs a
+record against ~24 on one table, while `copy` and `unnest` route a whole batch at once and cost what they did
+(~17 µs). `copy` is the cheapest in all (client + server ~30 µs a record at batch 500 against ~35 for
+`unnest` and ~52 for `executemany`; bench/results/partitions-2026-12-06.md).
 At batch size 1 every method is bound by the server's commit fsync (a few hundred records/s), which is
 why the writer batches.
 
 The pool starts empty (`min_size=0`) so opening a store never needs the server: a gateway can start while
 the database is down and its writer spools until it returns.
+
+`llm_requests` is partitioned by month (schema version 2, `_partitions.py`): the conflict target is the
+primary key `(id, requested_at)`, which a replayed record matches exactly (the journal and the spool keep
+`requested_at` to the microsecond, as TIMESTAMPTZ does).
 """
 
 from __future__ import annotations
@@ -34,9 +38,9 @@ from majordomo_otel._redact import hide_password
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
 from majordomo_otel.gateway.store._base import ApiKey, Dialect
 from majordomo_otel.gateway.store._codec import as_utc
+from majordomo_otel.gateway.store._partitions import SCHEMA_LOCK, create_months_ahead
 from majordomo_otel.gateway.store._schema import (
     LLM_REQUEST_COLUMNS,
-    SCHEMA_VERSION,
     migration_statements,
     pending_versions,
     version_table,
@@ -65,24 +69,27 @@ def _array_type(pg: str) -> str:
 
 
 _COLS = ", ".join(COLUMNS)
+_ON_CONFLICT = "ON CONFLICT (id, requested_at) DO NOTHING"  # the partitioned table's primary key
 _INSERT_ONE = (
-    f"INSERT INTO llm_requests ({_COLS}) VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))}) "
-    "ON CONFLICT (id) DO NOTHING"
+    f"INSERT INTO llm_requests ({_COLS}) VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))}) " + _ON_CONFLICT
 )
 _INSERT_UNNEST = (
     f"INSERT INTO llm_requests ({_COLS}) SELECT "
     + ", ".join(f"u.{c.name}::jsonb" if c.pg.startswith("JSONB") else f"u.{c.name}" for c in LLM_REQUEST_COLUMNS)
     + " FROM unnest("
     + ", ".join(f"${i + 1}::{_array_type(c.pg)}[]" for i, c in enumerate(LLM_REQUEST_COLUMNS))
-    + f") AS u({_COLS}) ON CONFLICT (id) DO NOTHING"
+    + f") AS u({_COLS}) {_ON_CONFLICT}"
 )
 _STAGE = "majordomo_stage_llm_requests"
 _CREATE_STAGE = f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE llm_requests INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-_INSERT_STAGE = f"INSERT INTO llm_requests ({_COLS}) SELECT {_COLS} FROM {_STAGE} ON CONFLICT (id) DO NOTHING"
+_INSERT_STAGE = f"INSERT INTO llm_requests ({_COLS}) SELECT {_COLS} FROM {_STAGE} {_ON_CONFLICT}"
 _SELECT = f"SELECT {_COLS} FROM llm_requests"
 _KEY_COLS = "id, name, key_hash, key_hint, created_at, revoked_at"
 _JSON_INDEX = COLUMNS.index("raw_metadata")
 _TIME_INDEXES = (COLUMNS.index("requested_at"), COLUMNS.index("responded_at"))
+#: a migration that copies rows (version 2 on a large table) takes minutes: the command timeout (30 s) would
+#: cancel it, roll it back and start it again, for ever
+_MIGRATION_TIMEOUT = 3600.0
 
 
 def record_params(record: RequestRecord) -> list[Any]:
@@ -115,7 +122,7 @@ class PostgresStore:
         dsn: str,
         *,
         schema: str | None = None,
-        insert_method: InsertMethod = "executemany",
+        insert_method: InsertMethod = "copy",
         max_connections: int = 4,
         connect_timeout: float = 5.0,
         command_timeout: float = 30.0,
@@ -158,17 +165,29 @@ class PostgresStore:
             except Exception:  # a dead server: drop the connections without the goodbye
                 pool.terminate()
 
-    async def migrate(self) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Serialise concurrent migrators (several gateway replicas starting at once), per schema.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('majordomo-migrate:' || current_schema()))")
-            await conn.execute(version_table("postgresql"))
-            current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM majordomo_schema_version")
-            for version in pending_versions(current):
-                for stmt in migration_statements("postgresql", version):
-                    await conn.execute(stmt)
-                await conn.execute("INSERT INTO majordomo_schema_version (version) VALUES ($1)", version)
-        return SCHEMA_VERSION
+    async def migrate(self, *, target: int | None = None) -> int:
+        """Bring the schema to `target` (default: the latest), then create the coming months' partitions."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                # Serialise concurrent migrators (several gateway replicas starting at once), per schema.
+                await conn.execute(SCHEMA_LOCK)
+                await conn.execute(version_table("postgresql"))
+                current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM majordomo_schema_version")
+                for version in pending_versions(current):
+                    if target is not None and version > target:
+                        break
+                    for stmt in migration_statements("postgresql", version):
+                        await conn.execute(stmt, timeout=_MIGRATION_TIMEOUT)
+                    await conn.execute("INSERT INTO majordomo_schema_version (version) VALUES ($1)", version)
+                    current = version
+            await create_months_ahead(conn)
+        return current
+
+    async def create_partitions_ahead(self) -> list[str]:
+        """The current month's partition of `llm_requests` and the next few (`_partitions.MONTHS_AHEAD`);
+        the names created. Nothing on a table not (yet) partitioned."""
+        async with self.pool.acquire() as conn:
+            return await create_months_ahead(conn)
 
     async def write_batch(self, records: Sequence[RequestRecord]) -> None:
         if not records:

@@ -13,11 +13,11 @@ Type choices:
   carries ~15 significant digits: exact for per-request costs, sums may differ from PostgreSQL's exact
   NUMERIC in the last digits); `raw_metadata` as JSON text; WAL journal.
 
-Partitioning (PostgreSQL, at scale): the early design note suggested partitioning `llm_requests` by month. We do not
-create partitions by default (they need a job creating next month's partition ahead of time). To switch,
-create the table `PARTITION BY RANGE (requested_at)` with `PRIMARY KEY (id, requested_at)` and monthly
-partitions; inserts stay idempotent because a record always carries the same `(id, requested_at)` pair, so
-change the sink's `ON CONFLICT (id)` to `ON CONFLICT (id, requested_at)`.
+Partitioning (PostgreSQL): version 2 (`_partitions.py`) partitions `llm_requests` by UTC month, `PARTITION BY
+RANGE (requested_at)` with `PRIMARY KEY (id, requested_at)`, a default partition so no insert fails for a
+missing month, and months created ahead; inserts stay idempotent because a record always carries the same
+`(id, requested_at)` pair (`ON CONFLICT (id, requested_at)`). The columns and comments above are version
+1's; version 2 keeps them. SQLite stays one table.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from majordomo_otel.gateway.budgets._schema import budgets_tables
 from majordomo_otel.gateway.record import COLUMNS
+from majordomo_otel.gateway.store._credentials_schema import provider_credentials_table
+from majordomo_otel.gateway.store._partitions import v2 as partitioned_by_month
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,12 @@ def _v1(dialect: str) -> list[str]:
 
 #: Schema versions in order, each the statements (per dialect) that bring version - 1 to it. A version,
 #: once released, never changes: a new table or index is a new version.
-MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {1: _v1}
+MIGRATIONS: Final[dict[int, Callable[[str], list[str]]]] = {
+    1: _v1,
+    2: partitioned_by_month,
+    3: provider_credentials_table,
+    4: budgets_tables,
+}
 SCHEMA_VERSION: Final = max(MIGRATIONS)
 
 

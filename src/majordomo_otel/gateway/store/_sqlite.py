@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
 from majordomo_otel.gateway.store._base import ApiKey, Dialect
 from majordomo_otel.gateway.store._codec import parse_utc, utc_text
-from majordomo_otel.gateway.store._schema import SCHEMA_VERSION, migration_statements, pending_versions, version_table
+from majordomo_otel.gateway.store._schema import migration_statements, pending_versions, version_table
 
 T = TypeVar("T")
 
@@ -166,24 +166,29 @@ class SQLiteStore:
                 await asyncio.get_running_loop().run_in_executor(executor, conn.close)
             executor.shutdown(wait=True)
 
-    async def migrate(self) -> int:
+    async def migrate(self, *, target: int | None = None) -> int:
+        """Bring the schema to `target` (default: the latest)."""
+
         def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
             try:
                 conn.execute(version_table("sqlite"))
                 current = conn.execute("SELECT MAX(version) FROM majordomo_schema_version").fetchone()[0] or 0
                 for version in pending_versions(current):
+                    if target is not None and version > target:
+                        break
                     for stmt in migration_statements("sqlite", version):
                         conn.execute(stmt)
                     conn.execute(
                         "INSERT INTO majordomo_schema_version (version, applied_at) VALUES (?, ?)",
                         (version, utc_text(datetime.now().astimezone())),
                     )
+                    current = version
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return SCHEMA_VERSION
+            return int(current)
 
         return await self._run(migrate)
 
@@ -269,3 +274,18 @@ class SQLiteStore:
 
         row = await self._run(run)
         return None if row is None else _key_from_row(row)
+
+    async def delete_requests(self, start: datetime, end: datetime, *, limit: int) -> int:
+        """Delete up to `limit` records with `start <= requested_at < end`, in one short transaction (retention
+        calls it in a loop, so the gateway's writer is never locked out for long); how many went."""
+        params = (utc_text(start), utc_text(end), limit)
+
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM llm_requests WHERE rowid IN (SELECT rowid FROM llm_requests "
+                "WHERE requested_at >= ? AND requested_at < ? LIMIT ?)",
+                params,
+            )
+            return cur.rowcount
+
+        return await self._run(run)
