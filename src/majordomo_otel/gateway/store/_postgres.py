@@ -172,7 +172,7 @@ class PostgresStore:
                 # Serialise concurrent migrators (several gateway replicas starting at once), per schema.
                 await conn.execute(SCHEMA_LOCK)
                 await conn.execute(version_table("postgresql"))
-                current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM majordomo_schema_version")
+                current: int = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM majordomo_schema_version")
                 for version in pending_versions(current):
                     if target is not None and version > target:
                         break
@@ -208,7 +208,7 @@ class PostgresStore:
     async def ping(self) -> bool:
         try:
             async with self.pool.acquire(timeout=self._connect_timeout) as conn:
-                return await conn.fetchval("SELECT 1", timeout=self._connect_timeout) == 1
+                return bool(await conn.fetchval("SELECT 1", timeout=self._connect_timeout) == 1)
         except Exception:
             return False
 
