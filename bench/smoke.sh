@@ -17,4 +17,5 @@ run soak_kill.py --rounds 2 --concurrency 8 --max-kill-after 0.5
 run bench_budgets.py --rounds 1 --seconds 0.3 --warmup-seconds 0.1 --micro-requests 2000 --syncs 5 --out "$out/budgets.md"
 run bench_workers.py --rounds 1 --seconds 1 --warmup-seconds 0.5 --pg '' --out "$out/workers.md"
 run bench_partitions.py --rows 20000 --chunk 10000 --insert-records 1000 --batches 500 --methods copy --rounds 1 --repeat 1 --out "$out/partitions.md"
+run bench_replicas.py --concurrency 4
 echo "bench smoke: all passed"

@@ -10,6 +10,7 @@ full) answers 503 on /readyz, and once HAProxy marks it down it gets no request 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from _fleet import BODIES, CHAT, Load, ledger, pg_ids
 from _replicas import KEY_CACHE_TTL, REPLICA_HEADER, REPLICAS, Fleet
 from dirty_equals import IsInt
 
-CONCURRENCY = 8
+CONCURRENCY = int(os.environ.get("MAJORDOMO_REPLICAS_CONCURRENCY", "8"))  # bench/bench_replicas.py raises it
 ALL = set(REPLICAS)
 ALL_UP = dict.fromkeys(REPLICAS, "UP")
 NO_LOSS = {"lost": 0, "doubled": 0, "delivered": IsInt(gt=100)}

@@ -293,3 +293,11 @@ def test_a_table_kept_locked_fails_in_one_line_after_what_went(
         "llm_requests locked through 1 tries of 2000 ms (a long query?); run the prune again when it is done "
         "(--verbose shows the traceback)\n",
     )
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql://postgres:s3cret@127.0.0.1:1/test"  # nothing listens on port 1
+    code, out, err = run_cli(capsys, "records", "prune", "--keep-months", "6", "--database-url", url)
+    assert (code, out, err.count("\n"), "s3cret" in err) == (1, "", 1, False)
+    assert err.startswith("majordomo records: cannot use the database (")
+    assert err.endswith("check --database-url or MAJORDOMO_DATABASE_URL and that the server is running and reachable\n")

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import operator
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
+import orjson
 
 from majordomo_otel._redact import hide_password
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
@@ -87,17 +89,25 @@ _SELECT = f"SELECT {_COLS} FROM llm_requests"
 _KEY_COLS = "id, name, key_hash, key_hint, created_at, revoked_at"
 _JSON_INDEX = COLUMNS.index("raw_metadata")
 _TIME_INDEXES = (COLUMNS.index("requested_at"), COLUMNS.index("responded_at"))
+_GET_ALL = operator.attrgetter(*COLUMNS)
 #: a migration that copies rows (version 2 on a large table) takes minutes: the command timeout (30 s) would
 #: cancel it, roll it back and start it again, for ever
 _MIGRATION_TIMEOUT = 3600.0
 
 
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()  # ~20x the stdlib's speed: this runs per record
+    except TypeError:  # what orjson refuses (a lone surrogate, a key that is not text) is written as before
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def record_params(record: RequestRecord) -> list[Any]:
-    values = [getattr(record, name) for name in COLUMNS]
-    values[_JSON_INDEX] = json.dumps(values[_JSON_INDEX], ensure_ascii=False, separators=(",", ":"))
+    values = list(_GET_ALL(record))
+    values[_JSON_INDEX] = _json_text(values[_JSON_INDEX])
     for i in _TIME_INDEXES:
-        if values[i] is not None:
-            values[i] = as_utc(values[i])
+        if (value := values[i]) is not None and value.tzinfo is not UTC:
+            values[i] = as_utc(value)
     return values
 
 
