@@ -9,10 +9,10 @@ Insert methods (bench/bench_store.py and bench/bench_partitions.py measure them)
 * `unnest`: `INSERT ... SELECT * FROM unnest($1::uuid[], ...)`, one array per column.
 
 On the one table of schema version 1 they were close (`executemany` was the default). Into month partitions
-a single-row INSERT pays the routing to its partition once per row: `executemany` costs the server ~38 µs a
-record against ~24 on one table, while `copy` and `unnest` route a whole batch at once and cost what they did
-(~17 µs). `copy` is the cheapest in all (client + server ~30 µs a record at batch 500 against ~35 for
-`unnest` and ~52 for `executemany`; bench/results/partitions-2026-12-06.md).
+a single-row INSERT pays the routing to its partition once per row: `executemany` costs the server ~40-55 µs
+a record against ~25-30 on one table, while `copy` and `unnest` route a whole batch at once and cost what they
+did (~17-22 µs). `copy` is the cheapest in all, or level with `unnest` (client + server ~30-33 µs a record at
+batch 500, `unnest` ~33-39, `executemany` ~52-65; bench/results/partitions-2026-12-06.md).
 At batch size 1 every method is bound by the server's commit fsync (a few hundred records/s), which is
 why the writer batches.
 
