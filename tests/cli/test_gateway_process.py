@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from local_processes import free_port, wait_healthy
 from majordomo_otel.sim import SimServer
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            if httpx.get(url + "/health", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("gateway did not become healthy")
 
 
 def test_gateway_serves_and_drains_every_record_on_sigterm(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
-    port = _free_port()
+    port = free_port()
     with SimServer.in_thread() as sim:
         env = {
             **os.environ,
@@ -54,7 +35,7 @@ def test_gateway_serves_and_drains_every_record_on_sigterm(tmp_path: Path) -> No
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_healthy(url, proc)
+            wait_healthy(url, proc)
             body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
             ids = [
                 httpx.post(url + "/v1/chat/completions", json=body, timeout=10).headers["X-Majordomo-Request-Id"]

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from local_processes import free_port, wait_healthy
 from majordomo_otel.sim import SimServer
 
 SECRET = "operator-secret-0123456789-abcdef"
@@ -23,35 +22,17 @@ ANTHROPIC_KEY = "sk-ant-ENV-PLAINTEXT-never-shown-3333"
 PLAINTEXTS = (OPENAI_KEY, GEMINI_KEY, ANTHROPIC_KEY, SECRET)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _majordomo(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "majordomo_otel.cli", *args], env=env, input=stdin, capture_output=True, text=True
     )
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            if httpx.get(url + "/health", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("gateway did not become healthy")
-
-
 @pytest.fixture
 def everything_the_gateway_left(tmp_path: Path, pg_url: str, pg_schema: str) -> tuple[str, str]:
     """Run the gateway with stored and environment keys through successes and failures; return all
     it left behind as one text, and the database dump."""
-    port = _free_port()
+    port = free_port()
     spool = tmp_path / "spool"
     with SimServer.in_thread() as sim:
         env = {
@@ -62,7 +43,7 @@ def everything_the_gateway_left(tmp_path: Path, pg_url: str, pg_schema: str) -> 
             "MAJORDOMO_ANTHROPIC_API_KEY": ANTHROPIC_KEY,
             "MAJORDOMO_OPENAI_BASE_URL": sim.url,
             "MAJORDOMO_ANTHROPIC_BASE_URL": sim.url,
-            "MAJORDOMO_GEMINI_BASE_URL": f"http://127.0.0.1:{_free_port()}",  # nothing listens: 502s
+            "MAJORDOMO_GEMINI_BASE_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: 502s
             "MAJORDOMO_PORT": str(port),
             "MAJORDOMO_LOG_LEVEL": "DEBUG",
             "MAJORDOMO_ACCESS_LOG": "on",
@@ -85,7 +66,7 @@ def everything_the_gateway_left(tmp_path: Path, pg_url: str, pg_schema: str) -> 
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_healthy(url, proc)
+            wait_healthy(url, proc)
             bearer = {"Authorization": f"Bearer {key}"}
             chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
             statuses = [

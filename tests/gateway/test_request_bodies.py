@@ -11,7 +11,6 @@ import asyncio
 import gzip
 import json
 import os
-import socket
 import struct
 import sys
 import threading
@@ -31,6 +30,7 @@ from gateway_harness import Harness, sim_settings, start_gateway
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from local_processes import free_port
 from majordomo_otel.gateway import request_body
 from majordomo_otel.gateway.request_body import (
     NOT_JSON,
@@ -211,12 +211,6 @@ async def test_gzip_bomb_is_forwarded_and_noted(gw: Harness, upstream: Upstream)
     assert record.error_message == BOMB_NOTE
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _peak_rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
@@ -236,7 +230,7 @@ async def _wait_healthy(url: str, proc: asyncio.subprocess.Process) -> None:
 
 async def test_four_30mb_bodies_at_once_stay_within_bounded_memory(upstream: Upstream, tmp_path: Path) -> None:
     """Peak RSS of a real gateway process (`majordomo gateway`), read from the kernel (VmHWM)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MAJORDOMO_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}",

@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+
+from local_processes import free_port
 
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
@@ -174,12 +175,6 @@ def test_client_only_majordomo_help(venvs: dict[str, Path]) -> None:
 # -- gateway ----------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _process(argv: list[str], **env: str) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(**env))
@@ -208,7 +203,7 @@ def _sim(bin_dir: Path) -> Iterator[str]:
 def _one_request_through_the_gateway(bin_dir: Path, database_url: str, spool: Path) -> str:
     """`majordomo gateway --no-auth` in front of `majordomo sim`, one chat request, SIGTERM (drains the
     writer). The request id."""
-    port = _free_port()
+    port = free_port()
     with _sim(bin_dir) as upstream:
         env = {
             "MAJORDOMO_DATABASE_URL": database_url,

@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 from _budget_helpers import send
 from dirty_equals import IsStr
 
+from local_processes import free_port
 from majordomo_otel.gateway.budgets import create_budget
 from majordomo_otel.gateway.keys import create_key
 from majordomo_otel.gateway.store import Store, open_store
@@ -34,12 +34,6 @@ CLIENTS = 64
 USERS = 8  # the per-user budget: CLIENTS / USERS clients per user
 FEATURE_LIMIT = Decimal("0.15")  # ~500 requests of $0.00030285
 USER_LIMIT = Decimal("0.015")  # ~50 requests per user
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -76,7 +70,7 @@ class Gateway:
 
 
 def gateway(name: str, pg_url: str, sim: SimServer, tmp_path: Path) -> Gateway:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
     env |= {"MAJORDOMO_OPENAI_BASE_URL": sim.url, "MAJORDOMO_LOG_LEVEL": "WARNING"}
     argv = [sys.executable, "-m", "majordomo_otel.cli", "gateway", "--port", str(port), "--database-url", pg_url]

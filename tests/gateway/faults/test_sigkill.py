@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from local_processes import free_port
 from majordomo_otel.sim import SimServer
 
 ROUNDS = 5
@@ -35,17 +35,11 @@ JSON_BODY = json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES})
 STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Gateway:
     """`majordomo gateway --no-auth` as a child process on a fixed port, database and spool folder."""
 
     def __init__(self, database_url: str, upstream: str, spool: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,

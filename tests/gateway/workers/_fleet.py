@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
+from local_processes import free_port
 from pg_server import PG_DSN
 
 CLI = [sys.executable, "-m", "majordomo_otel.cli"]
@@ -44,12 +44,6 @@ def through(port: int, pg_url: str) -> str:
     """`pg_url` (with its ?schema=) pointed at a TcpProxy on `port` instead of the server."""
     parts = urlsplit(pg_url)
     return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**values: str) -> dict[str, str]:
