@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,32 @@ def _load_tcp_proxy() -> type:
 
 #: A TCP forwarder the tests can cut (or, subclassed, freeze) to take the real PostgreSQL away.
 TcpProxy = _load_tcp_proxy()
+
+
+class FreezableProxy(TcpProxy):  # type: ignore[misc,valid-type]
+    """TcpProxy that can also *hang* the database: connections stay open, bytes stop flowing both ways
+    (new connections too), like a server that stopped answering. `thaw()` delivers what was held back."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        super().__init__(target_host, target_port)
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        with contextlib.suppress(OSError):
+            if writer.can_write_eof():
+                writer.write_eof()
 
 
 @dataclass

@@ -5,7 +5,6 @@ gateway over loopback. Timings are asserted, since a stall is the defect."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import sqlite3
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import pytest
 from dirty_equals import IsInt
-from gateway_harness import Harness, TcpProxy, sim_settings, start_gateway
+from gateway_harness import FreezableProxy, Harness, sim_settings, start_gateway
 
 from majordomo_otel.gateway.auth import Authenticator, AuthOutcome
 from majordomo_otel.gateway.keys import (
@@ -39,32 +38,6 @@ CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "h
 TTL = 0.3  # short, so tests reach "the cache entry expired" quickly
 DEADLINE = 0.5  # KeyCache's default: how long a key check may wait for the store
 CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=10)  # a stalled check fails the test instead of hanging it
-
-
-class FreezableProxy(TcpProxy):  # type: ignore[misc,valid-type]
-    """TcpProxy that can also *hang* the database: connections stay open, bytes stop flowing both ways
-    (new connections too), like a server that stopped answering. `thaw()` delivers what was held back."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        super().__init__(target_host, target_port)
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-
-    def freeze(self) -> None:
-        self._flowing.clear()
-
-    def thaw(self) -> None:
-        self._flowing.set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65536):
-                await self._flowing.wait()
-                writer.write(data)
-                await writer.drain()
-        with contextlib.suppress(OSError):
-            if writer.can_write_eof():
-                writer.write_eof()
 
 
 class CountingStore:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from gateway_harness import TcpProxy
 
 from majordomo_otel.gateway.app import create_app, runner_options
 from majordomo_otel.gateway.settings import Settings
@@ -89,28 +86,3 @@ async def serve(settings: Settings) -> tuple[str, web.AppRunner]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", runner  # type: ignore[union-attr]
-
-
-class FreezableProxy(TcpProxy):  # type: ignore[misc,valid-type]
-    """A TcpProxy that can also hang the database: connections stay open, bytes stop flowing until `thaw()`."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        super().__init__(target_host, target_port)
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-
-    def freeze(self) -> None:
-        self._flowing.clear()
-
-    def thaw(self) -> None:
-        self._flowing.set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65536):
-                await self._flowing.wait()
-                writer.write(data)
-                await writer.drain()
-        with contextlib.suppress(OSError):
-            if writer.can_write_eof():
-                writer.write_eof()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from _budget_helpers import INTERVAL, FreezableProxy, serve, through, until_refused
-from gateway_harness import sim_settings
+from _budget_helpers import INTERVAL, serve, through, until_refused
+from gateway_harness import FreezableProxy, sim_settings
 
 from majordomo_otel.gateway.app import GATEWAY, Gateway
 from majordomo_otel.gateway.budgets import budget_usage, create_budget
