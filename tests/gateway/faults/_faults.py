@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -12,8 +15,24 @@ def through(port: int, pg_url: str) -> str:
     return pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{port}")
 
 
+@contextlib.contextmanager
+def tmpfs_disk(parent: Path, size: str) -> Iterator[FullDisk]:
+    """A tmpfs of `size` under `parent`, as a `FullDisk`. Needs `mount` (root, as in CI): a machine without
+    it fails the test, never skips it."""
+    mountpoint = parent / f"tmpfs-{uuid.uuid4().hex[:6]}"
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)], check=True)
+    try:
+        yield FullDisk(mountpoint)
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+        with contextlib.suppress(OSError):
+            os.rmdir(mountpoint)
+
+
 class FullDisk:
-    """A 512 KiB tmpfs: `fill()` takes every free byte (writes then fail with ENOSPC), `free()` gives them back."""
+    """A tiny tmpfs (`tmpfs_disk`): `fill()` takes every free byte (writes then fail with ENOSPC), `free()`
+    gives them back."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

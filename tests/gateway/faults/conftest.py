@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _faults import FullDisk
+from _faults import FullDisk, tmpfs_disk
 from gateway_harness import TcpProxy
 
 
@@ -23,13 +19,6 @@ async def tcp_proxy() -> AsyncIterator[Any]:
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[FullDisk]:
-    """Needs `mount` (root, as in CI); a machine without it fails this test, never skips it."""
-    mountpoint = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mountpoint.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mountpoint)], check=True)
-    try:
-        yield FullDisk(mountpoint)
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
-        with contextlib.suppress(OSError):
-            os.rmdir(mountpoint)
+    """A 512 KiB tmpfs that `fill()` makes full and `free()` gives back."""
+    with tmpfs_disk(tmp_path, "512k") as disk:
+        yield disk

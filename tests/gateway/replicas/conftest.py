@@ -1,18 +1,15 @@
 """Fixtures of the replicas tests: HAProxy (never skipped: a missing binary fails), a disk that fills.
 
-`_fleet` (gateway processes, load, rows) lives in ../workers/ and `FullDisk` in ../faults/: test folders
+`_fleet` (gateway processes, load, rows) lives in ../workers/ and `tmpfs_disk` in ../faults/: test folders
 are not packages, so both are loaded by path, once, under their own names.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -34,7 +31,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 _GATEWAY_TESTS = Path(__file__).parents[1]
 _load("_fleet", _GATEWAY_TESTS / "workers" / "_fleet.py")
-FullDisk = _load("_faults", _GATEWAY_TESTS / "faults" / "_faults.py").FullDisk
+_faults = _load("_faults", _GATEWAY_TESTS / "faults" / "_faults.py")
 
 
 @pytest.fixture
@@ -49,12 +46,5 @@ def haproxy() -> str:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Any]:
     """A 16 MiB tmpfs (`mount`: root, as in CI) that `fill()` makes full and `free()` gives back."""
-    mountpoint = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mountpoint.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mountpoint)], check=True)
-    try:
-        yield FullDisk(mountpoint)
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
-        with contextlib.suppress(OSError):
-            os.rmdir(mountpoint)
+    with _faults.tmpfs_disk(tmp_path, "16m") as disk:
+        yield disk
