@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+#: The PostgreSQL every bench uses by default (`--pg`): the one on this machine.
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def require_tools(*tools: str) -> None:
+    """Exit with one line if an OS tool a bench drives is missing."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found (apt-get install -y wrk util-linux)")
 
 
 def free_port() -> int:

@@ -45,7 +45,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _load import LoadResult, run_streams, run_wrk, wrk_script
-from _procs import cpu_seconds, free_port, start, stop
+from _procs import PG_DEFAULT, cpu_seconds, free_port, require_tools, start, stop
 
 BENCH = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
@@ -527,7 +527,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5, help="per wrk cell")
     parser.add_argument("--ttfb-seconds", type=float, default=4, help="per aiohttp-client (TTFB) cell")
     parser.add_argument("--profile-seconds", type=float, default=8)
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test", help="'' to skip PostgreSQL")
+    parser.add_argument("--pg", default=PG_DEFAULT, help="'' to skip PostgreSQL")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DBs, profiles)")
     parser.add_argument("--warmup-seconds", type=float, default=1, help="per cell, before the rounds")
@@ -536,9 +536,7 @@ def main() -> int:
     parser.add_argument("--out", help="results file (default bench/results/gateway-<date>.md)")
     args = parser.parse_args()
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found (apt-get install -y wrk util-linux)")
+    require_tools("wrk", "taskset")
     return uvloop.run(main_async(args))
 
 

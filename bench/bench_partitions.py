@@ -45,7 +45,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _procs import cpu_seconds
+from _procs import PG_DEFAULT, cpu_seconds
 
 from majordomo_otel.costs import cost_totals, trace_costs
 from majordomo_otel.gateway.record import RequestRecord, new_request_id
@@ -417,7 +417,7 @@ async def bench_volume(dsn: str, admin: asyncpg.Connection, rows: int, repeat: i
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg", default=PG_DEFAULT)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--chunk", type=int, default=1_000_000, help="rows per generating INSERT")
     parser.add_argument("--insert-records", type=int, default=20_000, help="records per insert round and cell")

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+from _procs import PG_DEFAULT
 
 from majordomo_otel.gateway.record import RequestRecord, new_request_id
 from majordomo_otel.gateway.store import PostgresStore, RecordWriter, SQLiteStore, Store
@@ -128,7 +129,7 @@ async def bench_writer(root: Path, records: int) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg", default=PG_DEFAULT)
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

@@ -39,7 +39,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _load import LoadResult, run_wrk, wrk_script
-from _procs import cpu_seconds, free_port, start, stop, wait_listening
+from _procs import PG_DEFAULT, cpu_seconds, free_port, require_tools, start, stop, wait_listening
 from bench_gateway import BASE_HEADERS, CHAT, PATH, _clean_env, _create_key, _pg_counter, _sqlite_counter
 
 BENCH = Path(__file__).parent
@@ -237,13 +237,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5, help="per cell (wrk rounds to whole seconds)")
     parser.add_argument("--warmup-seconds", type=float, default=1, help="per target, before the rounds")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test", help="'' skips full accounting")
+    parser.add_argument("--pg", default=PG_DEFAULT, help="'' skips full accounting")
     parser.add_argument("--out", help="results file (default bench/results/workers-<date>.md)")
     args = parser.parse_args()
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found (apt-get install -y wrk util-linux)")
+    require_tools("wrk", "taskset")
     return uvloop.run(main_async(args))
 
 

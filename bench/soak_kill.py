@@ -30,7 +30,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from _procs import free_port
+from _procs import PG_DEFAULT, free_port
 
 CHAT = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -167,7 +167,7 @@ def main() -> int:
     parser.add_argument("--max-kill-after", type=float, default=3.0, help="seconds into a round, at most")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--journal", choices=["on", "off"], default="on")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg", default=PG_DEFAULT)
     parser.add_argument("--seed", type=int, default=8)
     return asyncio.run(main_async(parser.parse_args()))
 
