@@ -65,10 +65,7 @@ class ProviderCredentials:
         self._box = box
         self._ttl = ttl
         self._owner = {p.name: table.credential_owner(p).name for p in table}
-        self._env: dict[str, tuple[str, str]] = {}  # provider → (variable, key)
-        for provider in table:
-            if value := env.get(provider.credential_env, "").strip():
-                self._env[provider.name] = (provider.credential_env, value)
+        self._env = _environment_keys(table, env)  # provider → (variable, key)
         self._stored: dict[tuple[str, str], str] = {}  # (provider, api_key_id or EVERY_KEY) → key
         self._task: asyncio.Task[None] | None = None
         self._undecryptable_logged = False
@@ -213,7 +210,11 @@ async def list_credentials(
                     parse_utc(at) if isinstance(at, str) else at,
                 )
             )
-    for provider in table:
-        if value := env.get(provider.credential_env, "").strip():
-            out.append(CredentialInfo(provider.name, None, key_hint(value), provider.credential_env))
+    for name, (variable, value) in _environment_keys(table, env).items():
+        out.append(CredentialInfo(name, None, key_hint(value), variable))
     return out
+
+
+def _environment_keys(table: ProviderTable, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """provider name → (environment variable, key) for every provider whose variable is set."""
+    return {p.name: (p.credential_env, value) for p in table if (value := env.get(p.credential_env, "").strip())}

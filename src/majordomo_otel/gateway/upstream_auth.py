@@ -19,8 +19,10 @@ from .keys import KEY_PREFIX
 from .providers import Provider
 
 MAJORDOMO_KEY_HEADER: Final = wire.KEY
-#: Where provider SDKs put their key, lowercase; a Majordomo key found in one of them is ours, not theirs.
-PROVIDER_AUTH_HEADERS: Final = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
+#: Where provider SDKs put their key, lowercase, in the order a client's own key is looked for; a Majordomo
+#: key found in one of them is ours, not theirs.
+_AUTH_SLOTS: Final = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
+PROVIDER_AUTH_HEADERS: Final = frozenset(_AUTH_SLOTS)
 _QUERY_KEY: Final = "key"  # Gemini's ?key=
 _BEARER: Final = "bearer "
 
@@ -42,7 +44,7 @@ def read_client_credentials(headers: Mapping[str, str], query: Mapping[str, str]
     ours = headers.get(MAJORDOMO_KEY_HEADER) or None
     in_slot = None
     theirs = None
-    for name in ("authorization", "x-api-key", "x-goog-api-key", "api-key"):
+    for name in _AUTH_SLOTS:
         if (value := headers.get(name)) is None:
             continue
         value = _unbearer(value.strip())

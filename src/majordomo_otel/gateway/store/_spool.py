@@ -23,6 +23,7 @@ The methods block: the writer calls them one at a time from a worker thread.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -74,8 +75,6 @@ class Spool:
     def claim(self) -> None:
         """Own the folder for this process's lifetime; `SpoolInUse` if another live process does. A folder
         that cannot even hold the lock file (read-only, disk full) is not refused: the writer reports it."""
-        import fcntl
-
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.directory / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
