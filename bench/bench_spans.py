@@ -69,7 +69,7 @@ def _med(values: list[float]) -> float:
 def _finished_requests(n: int) -> list[tuple[Any, Any]]:
     """`n` (plan, record) pairs as the proxy leaves them for `finish`: a traced, tagged, priced chat."""
     from majordomo_otel.gateway.record import RequestRecord, new_request_id
-    from majordomo_otel.gateway.spans import SpanPlan, parse_traceparent
+    from majordomo_otel.gateway.span_plan import SpanPlan, parse_traceparent
 
     out = []
     for i in range(n):

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import os
-import socket
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._explain import explain
 from ._redact import hide_password
 
 
@@ -208,9 +207,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _require_database(url: str) -> None:
-    from .costs._cli import _check_sqlite_file
+    from .gateway.store import require_database
 
-    _check_sqlite_file(url)
+    require_database(url)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,31 +311,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"majordomo {args.command}: {explain(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1
-
-
-def explain(exc: BaseException) -> str:
-    """One line a person can act on: what failed and what to do. Never a password."""
-    text = hide_password(str(exc))
-    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-        return f"{text}: the port is in use; stop the process using it or choose another with --port"
-    if isinstance(exc, ValueError):
-        return text
-    if isinstance(exc, ModuleNotFoundError):
-        extra = "gateway,postgres" if exc.name in ("asyncpg", "psycopg") else "gateway"
-        return f'{text}: install the extra it belongs to: pip install "majordomo-otel[{extra}]"'
-    if _is_database_error(exc):
-        return (
-            f"cannot use the database ({type(exc).__name__}: {text or 'no detail'}): check --database-url or "
-            "MAJORDOMO_DATABASE_URL and that the server is running and reachable"
-        )
-    return f"{type(exc).__name__}: {text or 'no detail'} (--verbose shows the traceback)"
-
-
-def _is_database_error(exc: BaseException) -> bool:
-    """Connection and driver errors of either store (by module, so no driver is imported to check)."""
-    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
-        return True
-    return type(exc).__module__.split(".")[0] in {"asyncpg", "psycopg", "sqlite3"}
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
 from majordomo_otel.gateway.otlp.encode import SpanEncoder
 from majordomo_otel.gateway.otlp.queue import QueueLimits
 from majordomo_otel.gateway.otlp.sdk import SdkSpans
-from majordomo_otel.gateway.spans import SpanPlan, SpanStatus
+from majordomo_otel.gateway.span_plan import SpanPlan, SpanStatus
 
 UNSET: SpanStatus = (StatusCode.UNSET, None)
 RESOURCE = Resource.create({"service.name": "majordomo-gateway", "deployment.environment": "test"})

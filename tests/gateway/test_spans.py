@@ -8,7 +8,7 @@ from dirty_equals import IsFloat, IsPositiveInt
 from gateway_harness import Harness
 from opentelemetry.trace import SpanKind
 
-from majordomo_otel.gateway.spans import parse_traceparent
+from majordomo_otel.gateway.span_plan import parse_traceparent
 
 CHAT = "/v1/chat/completions"
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}

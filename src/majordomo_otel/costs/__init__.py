@@ -12,10 +12,11 @@ Also a small library: `cost_totals()` and `trace_costs()` query an open store, `
 
 from __future__ import annotations
 
+from .._money import format_cost
 from ._cli import run_costs
 from ._options import GROUPINGS, parse_groupings, parse_when
 from ._query import cost_totals, trace_costs
-from ._render import NONE_LABEL, format_cost, render_totals, render_trace
+from ._render import NONE_LABEL, render_totals, render_trace
 from ._types import CostRow, TraceCosts, TraceRecord
 
 __all__ = [

@@ -12,7 +12,6 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._options import parse_groupings, parse_when
@@ -27,18 +26,10 @@ if TYPE_CHECKING:
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def _check_sqlite_file(url: str) -> None:
-    """Reading must not create an empty database at a mistyped path (sqlite3.connect would)."""
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///") :])
-        if str(path) != ":memory:" and not path.exists():
-            raise ValueError(f"no database at {path} (set --database-url or MAJORDOMO_DATABASE_URL)")
-
-
 async def _with_store(url: str, work: Callable[[Store], Any]) -> Any:
-    from majordomo_otel.gateway.store import open_store
+    from majordomo_otel.gateway.store import open_store, require_database
 
-    _check_sqlite_file(url)
+    require_database(url)
     store = open_store(url)
     await store.open()
     try:
@@ -55,8 +46,9 @@ def run_costs(args: argparse.Namespace, settings: Settings) -> int:
     fmt = getattr(args, "format", None) or "table"
     if getattr(args, "budgets", False):
         from majordomo_otel.gateway.budgets._cli import print_usage
+        from majordomo_otel.gateway.store import require_database
 
-        _check_sqlite_file(settings.database_url)
+        require_database(settings.database_url)
         return print_usage(settings.database_url, as_json=fmt == "json", migrate=False)
     if args.trace:
         if not _TRACE_ID.fullmatch(args.trace.strip().lower()):

@@ -19,8 +19,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+from .._money import QUANTUM, SCALE
 from ._options import GROUPINGS, parse_groupings
-from ._types import QUANTUM, SCALE, CostRow, TraceCosts, TraceRecord
+from ._types import CostRow, TraceCosts, TraceRecord
 
 if TYPE_CHECKING:
     from majordomo_otel.gateway.store import Store

@@ -12,21 +12,14 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
+from .._money import format_cost
 from ._options import parse_groupings
-from ._types import QUANTUM, CostRow, TraceCosts, TraceRecord
+from ._types import CostRow, TraceCosts, TraceRecord
 
 NONE_LABEL = "(none)"
-
-
-def format_cost(value: Decimal | None) -> str | None:
-    """Plain decimal text with no exponent and no trailing zeros: `0.0001851`, `12`, `0`."""
-    if value is None:
-        return None
-    text = format(value.quantize(QUANTUM, rounding=ROUND_HALF_UP).normalize(), "f")
-    return "0" if text in {"-0", "0"} else text
 
 
 def _iso(value: datetime) -> str:

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-SCALE = 12  # PostgreSQL's NUMERIC(20,12)
-QUANTUM = Decimal(1).scaleb(-SCALE)
+from .._money import QUANTUM
 
 
 @dataclass(frozen=True, slots=True)

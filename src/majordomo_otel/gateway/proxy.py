@@ -36,7 +36,8 @@ from .record import RequestRecord, new_request_id
 from .request_body import BodyFacts, read_body_facts
 from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
 from .settings import Settings
-from .spans import GatewaySpans, SpanPlan
+from .span_plan import SpanPlan
+from .spans import GatewaySpans
 from .storable import make_storable, storable
 from .store import RecordWriter
 from .stream_usage import HiddenUsage, ask_for_usage

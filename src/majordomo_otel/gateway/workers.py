@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .._explain import explain
 from .._redact import hide_password
 from .providers import ProviderTable
 from .serve import SHUTDOWN_TIMEOUT, configure_logging, new_event_loop, start_line
@@ -329,8 +330,6 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     try:
         loop.run_until_complete(_serve(settings, args.ready_fd))
     except Exception as exc:
-        from ..cli import explain
-
         log.debug("worker failed", exc_info=True)
         log.error("cannot serve: %s", explain(exc))
         return 1

@@ -14,10 +14,10 @@ from majordomo_otel.gateway.budgets import (
     list_budgets,
     period_at,
 )
-from majordomo_otel.gateway.budgets._schema import SPEND
 from majordomo_otel.gateway.budgets._store import apply_flush, window_spend
 from majordomo_otel.gateway.keys import create_key
 from majordomo_otel.gateway.store import Store
+from majordomo_otel.gateway.store._budgets_schema import SPEND
 
 
 async def test_a_created_budget_reads_back_whole(store: Store) -> None:

@@ -6,11 +6,12 @@ every gateway replica from memory and shared through the database they already u
     for use in await budget_usage(store): print(use.budget.name, use.spent, use.share)
     await delete_budget(store, "research-per-user")
 
-One job per module: `_model` (a budget and its validation), `_windows` (calendar windows), `_schema` (schema
-version 4), `_store` (its rows), `_api` (create, list, delete), `_match` (which budgets a request falls
-under), `_ledger` (the replica's tallies), `_sync` (their exchange with the database), `_local` (the state
-file), `_enforcer` (`Budgets`: the decision and the spend), `_usage` and `_render` (what `list` shows),
-`_metrics` (OTel gauges), `_cli` (`majordomo budgets`).
+One job per module: `_model` (a budget and its validation), `_windows` (calendar windows), `_store`
+(its rows, in tables that `store/_budgets_schema.py` creates with the rest of the schema, version 4),
+`_api` (create, list, delete), `_match` (which budgets a request falls under), `_ledger` (the replica's
+tallies), `_sync` (their exchange with the database), `_local` (the state file), `_enforcer` (`Budgets`:
+the decision and the spend), `_usage` and `_render` (what `list` shows), `_metrics` (OTel gauges), `_cli`
+(`majordomo budgets`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ if TYPE_CHECKING:
     from ._usage import BudgetUsage, ValueUsage, budget_usage
     from ._windows import Period, Window, period_at
 
-# Imported on first use: `majordomo --help` reads the CLI's parser from here without the store behind it,
-# and the store's schema module imports `_schema` from here without a cycle.
+# Imported on first use: `majordomo --help` reads the CLI's parser from here without the store behind it.
 _FROM: dict[str, str] = {
     **dict.fromkeys(("add_budget", "create_budget", "delete_budget", "list_budgets"), "_api"),
     **dict.fromkeys(("NO_BUDGETS", "Budgets", "NoBudgets", "Refusal"), "_enforcer"),

@@ -64,9 +64,10 @@ async def _with_store(url: str, work: Callable[[Store], Awaitable[int]], *, migr
 
 def print_usage(url: str, *, as_json: bool = False, migrate: bool = True) -> int:
     """Budget use now, as `budgets list` and `costs --budgets` (which never migrates) print it."""
+    from majordomo_otel.gateway.store._budgets_schema import BUDGETS
+
     from . import budget_usage
     from ._render import render_json, render_table
-    from ._schema import BUDGETS
 
     async def show(store: Store) -> int:
         now = datetime.now(UTC)
@@ -85,20 +86,20 @@ def print_usage(url: str, *, as_json: bool = False, migrate: bool = True) -> int
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from majordomo_otel.costs._cli import _check_sqlite_file
+    from majordomo_otel.gateway.store import require_database
 
     from . import Budget, add_budget, delete_budget
 
     url = settings.database_url
     if args.budgets_command == "list":
-        _check_sqlite_file(url)  # listing or deleting must not create an empty database
+        require_database(url)  # listing or deleting must not create an empty database
         return print_usage(url, as_json=args.json)
     if args.budgets_command == "create":  # validated before any database is opened (or created)
         budget = Budget.new(
             args.name, args.scope, limit=args.limit, window=args.window, timezone=args.timezone, mode=args.mode
         )
     else:
-        _check_sqlite_file(url)
+        require_database(url)
 
     async def work(store: Store) -> int:
         if args.budgets_command == "create":

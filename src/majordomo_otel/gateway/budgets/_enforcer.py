@@ -25,10 +25,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP
 from pathlib import Path
 from typing import Final
 
+from majordomo_otel._money import to_pico
 from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store import Store
 
@@ -153,7 +153,7 @@ class Budgets:
             matches = matcher.match(record)
         if not matches or record.total_cost is None:
             return
-        pico = int(record.total_cost.scaleb(12).to_integral_value(ROUND_HALF_UP))
+        pico = to_pico(record.total_cost)
         if pico <= 0:
             return
         now = self.clock()

@@ -12,9 +12,10 @@ value of a `*` condition: user ids stay off metrics (a new series each), as in m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from decimal import Decimal
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from majordomo_otel._money import from_pico
 
 from ._enforcer import Budgets
 from ._ledger import BudgetState
@@ -30,7 +31,7 @@ def _attributes(state: BudgetState) -> dict[str, str]:
 
 
 def _usd(pico: int) -> float:
-    return float(Decimal(pico).scaleb(-12))
+    return float(from_pico(pico))
 
 
 def observe_budgets(meter: Meter, budgets: Budgets) -> None:

@@ -21,14 +21,13 @@ from enum import StrEnum
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from majordomo_otel.costs import format_cost
+from majordomo_otel._money import QUANTUM, format_cost, from_pico, to_pico
 from majordomo_otel.tags import MAX_VALUE_LENGTH, TagError, Tags
 
 from ._windows import Window
 
 EACH: Final = "*"
 #: Costs are exact to 12 decimals (llm_requests' NUMERIC(20,12)); budgets count in these units.
-PICO: Final = 10**12
 MAX_LIMIT: Final = Decimal(1_000_000)
 TAG_PREFIX: Final = "tag."
 #: Scope names on the request's own facts rather than its tags.
@@ -130,7 +129,7 @@ def parse_limit(value: str | int | float | Decimal) -> Decimal:
         raise BudgetError(f"limit {value!r} must be more than 0 USD")
     if limit > MAX_LIMIT:
         raise BudgetError(f"limit {value!r} is above the largest budget, {MAX_LIMIT} USD")
-    if limit != limit.quantize(Decimal(1).scaleb(-12)):
+    if limit != limit.quantize(QUANTUM):
         raise BudgetError(f"limit {value!r} has more than 12 decimals")
     return limit.quantize(Decimal(1)) if limit == limit.to_integral_value() else limit.normalize()
 
@@ -205,7 +204,7 @@ class Budget:
 
     @property
     def limit_pico(self) -> int:
-        return int(self.limit.scaleb(12))
+        return to_pico(self.limit)
 
     def scope_text(self) -> str:
         return " ".join(str(c) for c in self.scope)
@@ -224,4 +223,4 @@ class Budget:
 
 def usd(amount: int | Decimal) -> str:
     """picoUSD (an int) or USD (a Decimal) as plain USD text, as `majordomo costs` prints costs."""
-    return format_cost(Decimal(amount).scaleb(-12) if isinstance(amount, int) else amount) or "0"
+    return format_cost(from_pico(amount) if isinstance(amount, int) else amount) or "0"

@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from majordomo_otel.gateway.store import Store
+from majordomo_otel.gateway.store._budgets_schema import BUDGETS, REPLICAS, SPEND
 from majordomo_otel.gateway.store._codec import as_utc, parse_utc, utc_text
 
 from ._model import Budget, BudgetError, parse_limit, parse_mode, parse_scope, parse_window
-from ._schema import BUDGETS, REPLICAS, SPEND
 
 #: (budget id, window key, subject) → picoUSD
 Deltas = Mapping[tuple[str, str, str], int]

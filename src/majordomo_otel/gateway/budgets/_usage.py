@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from majordomo_otel._money import from_pico
 from majordomo_otel.gateway.store import Store
 
 from ._match import subject_values
@@ -48,7 +49,7 @@ class BudgetUsage:
 
 
 def _usd(pico: int) -> Decimal:
-    return Decimal(pico).scaleb(-12)
+    return from_pico(pico)
 
 
 async def budget_usage(store: Store, *, now: float | None = None, top: int = 5) -> list[BudgetUsage]:

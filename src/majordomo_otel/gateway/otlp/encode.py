@@ -19,7 +19,7 @@ from opentelemetry.trace import StatusCode, TraceState
 from .wire import SpanAttributes, field, key_values, string_field, text, varint
 
 if TYPE_CHECKING:
-    from ..spans import SpanPlan, SpanStatus
+    from ..span_plan import SpanPlan, SpanStatus
 
 _SERVER: Final = 2  # Span.SpanKind
 _CLIENT: Final = 3

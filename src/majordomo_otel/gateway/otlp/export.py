@@ -16,7 +16,7 @@ from .http_sender import HttpSender
 from .queue import ExportStats, QueueLimits, SpanQueue
 
 if TYPE_CHECKING:
-    from ..spans import SpanPlan, SpanStatus
+    from ..span_plan import SpanPlan, SpanStatus
 
 log = logging.getLogger("majordomo_otel.gateway.spans")
 

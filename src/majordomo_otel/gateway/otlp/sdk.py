@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags, Trace
 from .queue import ExportError, ExportStats, QueueLimits, SpanQueue
 
 if TYPE_CHECKING:
-    from ..spans import SpanPlan, SpanStatus
+    from ..span_plan import SpanPlan, SpanStatus
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 

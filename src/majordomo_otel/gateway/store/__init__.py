@@ -22,6 +22,7 @@ from majordomo_otel.gateway.store._factory import (
     migrate,
     open_store,
     postgres_store_class,
+    require_database,
 )
 from majordomo_otel.gateway.store._schema import SCHEMA_VERSION
 from majordomo_otel.gateway.store._sqlite import SQLiteStore
@@ -45,6 +46,7 @@ __all__ = [
     "default_spool_dir",
     "migrate",
     "open_store",
+    "require_database",
 ]
 
 

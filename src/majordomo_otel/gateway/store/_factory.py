@@ -46,6 +46,15 @@ def _sqlite_path(url: str) -> str:
     return path
 
 
+def require_database(url: str) -> None:
+    """For commands that only read or delete: a mistyped SQLite path must not become a new empty database
+    (`sqlite3.connect` would create one). Raises `ValueError` naming the path and the settings to check."""
+    if url.startswith("sqlite:///"):
+        path = Path(_sqlite_path(url))
+        if str(path) != ":memory:" and not path.exists():
+            raise ValueError(f"no database at {path} (set --database-url or MAJORDOMO_DATABASE_URL)")
+
+
 def open_store(url: str, **options: Any) -> Store:
     """The store for `url` (not yet opened: `await store.open()`).
 

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from majordomo_otel.gateway.budgets._schema import budgets_tables
 from majordomo_otel.gateway.record import COLUMNS
+from majordomo_otel.gateway.store._budgets_schema import budgets_tables
 from majordomo_otel.gateway.store._credentials_schema import provider_credentials_table
 from majordomo_otel.gateway.store._partitions import v2 as partitioned_by_month
 
