@@ -122,13 +122,18 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env | {"MAJORDOMO_LOG_LEVEL": "WARNING"} | extra
 
 
-def _create_key(database_url: str) -> str:
+def _src_env(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    """`src` (another checkout's `src/`, e.g. an older commit's) first on the path: its gateway runs instead."""
+    return env if src is None else env | {"PYTHONPATH": str(src)}
+
+
+def _create_key(database_url: str, src: Path | None = None) -> str:
     out = subprocess.run(
         [str(VENV_BIN / "majordomo"), "keys", "create", "bench", "--database-url", database_url],
         check=True,
         capture_output=True,
         text=True,
-        env=_clean_env(),
+        env=_src_env(_clean_env(), src),
     ).stdout
     match = re.search(r"mdm_sk_\S+", out)
     assert match, out
@@ -155,15 +160,23 @@ def _pg_counter(dsn: str, schema: str) -> Callable[[], Awaitable[int]]:
 
 
 def _start_gateway(
-    name: str, tmp: Path, sim_url: str, database_url: str, *, auth: bool, env: dict[str, str] | None = None
+    name: str,
+    tmp: Path,
+    sim_url: str,
+    database_url: str,
+    *,
+    auth: bool,
+    env: dict[str, str] | None = None,
+    src: Path | None = None,
 ) -> Target:
     port = free_port()
-    key = _create_key(database_url) if auth else None
+    key = _create_key(database_url, src) if auth else None
     argv = [str(VENV_BIN / "majordomo"), "gateway", "--port", str(port), "--database-url", database_url]
     argv += ["--openai-base-url", sim_url, "--spool-dir", str(tmp / f"spool-{port}")]
     if not auth:
         argv.append("--no-auth")
-    proc = start(argv, core=GATEWAY_CORE, port=port, log=tmp / f"{name}.log", env=env or _clean_env())
+    env = _src_env(env or _clean_env(), src)
+    proc = start(argv, core=GATEWAY_CORE, port=port, log=tmp / f"{name}.log", env=env)
     return Target(name, f"http://127.0.0.1:{port}", proc, key)
 
 
@@ -300,11 +313,14 @@ def _frame_name(frame: str) -> str:
 # sample is charged to the innermost frame that belongs to a component (json.loads called from a
 # usage reader is "usage readers"; asyncio.create_task called from aiohttp's server is "aiohttp server").
 _COMPONENTS: list[tuple[str, str]] = [
+    ("span export (plan, encode, queue, OTLP send)", r"gateway/(spans|span_plan)\.py|gateway/otlp/"),
+    ("metrics (OTel SDK instruments)", r"gateway/metrics\.py|^opentelemetry/sdk/metrics/"),
     (
         "OTel SDK spans (start/attributes/end)",
-        r"^(trace|attributes|context|util|sdk|propagate|baggage)/|gateway/spans\.py",
+        r"^(trace|attributes|context|util|sdk|propagate|baggage)/",
     ),
-    ("record writer + SQLite (writer thread)", r"gateway/store/|^sqlite3/"),
+    ("record writer + SQLite/PostgreSQL (writer thread)", r"gateway/store/|^sqlite3/|^asyncpg/"),
+    ("budgets (check, spend)", r"gateway/budgets/"),
     ("usage readers", r"gateway/usage/"),
     ("pricing", r"gateway/pricing\.py|^genai_prices/"),
     ("tags (X-Majordomo-* headers)", r"majordomo_otel/tags\.py"),
@@ -420,6 +436,13 @@ async def main_async(args: argparse.Namespace) -> int:
         t = _start_gateway("gateway sqlite+auth", tmp, sim_url, f"sqlite:///{sqlite_auth}", auth=True)
         t.count_rows = _sqlite_counter(sqlite_auth)
         targets.append(t)
+        if args.baseline_src:
+            baseline_db = tmp / "baseline.db"
+            name = f"gateway sqlite+auth @ {args.baseline_name}"
+            src = args.baseline_src
+            t = _start_gateway(name, tmp, sim_url, f"sqlite:///{baseline_db}", auth=True, src=src)
+            t.count_rows = _sqlite_counter(baseline_db)
+            targets.append(t)
         sqlite_nojournal = tmp / "nojournal.db"
         env = _clean_env(MAJORDOMO_JOURNAL="off")
         t = _start_gateway(
@@ -434,9 +457,16 @@ async def main_async(args: argparse.Namespace) -> int:
         if pg_dsn:
             conn = await asyncpg.connect(pg_dsn)
             await conn.execute(f'CREATE SCHEMA "{schema}"')
+            await conn.execute(f'CREATE SCHEMA "{schema}_full"')
             await conn.close()
             t = _start_gateway("gateway postgres+auth", tmp, sim_url, pg_url, auth=True)
             t.count_rows = _pg_counter(pg_dsn, schema)
+            targets.append(t)
+        if pg_dsn:
+            env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
+            t = _start_gateway("gateway postgres+auth+OTLP", tmp, sim_url, pg_url + "_full", auth=True, env=env)
+            t.count_rows = _pg_counter(pg_dsn, schema + "_full")
+            t.only_chat = True
             targets.append(t)
         sqlite_otlp = tmp / "otlp.db"
         env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
@@ -446,8 +476,12 @@ async def main_async(args: argparse.Namespace) -> int:
         targets.append(t)
         targets.append(_start_baseline("uvicorn+httpx", "_passthrough_httpx.py", tmp, sim_url))
         targets.append(_start_baseline("aiohttp+aiohttp", "_passthrough_aiohttp.py", tmp, sim_url))
-        reference = {"gateway sqlite+auth+OTLP": "gateway sqlite+auth"}
-        selected = [t for t in targets if t.name == "direct" or not args.targets or t.name in args.targets]
+        reference = {
+            "gateway sqlite+auth+OTLP": "gateway sqlite+auth",
+            "gateway postgres+auth+OTLP": "gateway sqlite+auth",
+        }
+        always = {"direct", f"gateway sqlite+auth @ {args.baseline_name}"}
+        selected = [t for t in targets if t.name in always or not args.targets or t.name in args.targets]
 
         print(f"targets up (temp dir {tmp}); warming up", flush=True)
         workloads = [w for w in WORKLOADS if not args.workloads or any(x in w.name for x in args.workloads)]
@@ -495,11 +529,11 @@ async def main_async(args: argparse.Namespace) -> int:
             *summarise(results, selected, reference),
             "",
         ]
-        gw = next((t for t in selected if t.name == "gateway sqlite+auth"), None)
-        if not args.no_profile and gw is not None:
-            out += ["## Where the gateway's CPU goes (py-spy)", ""]
+        for gw in (t for t in selected if t.name in args.profile_targets and not args.no_profile):
+            out += [f"## Where the gateway's CPU goes (py-spy): {gw.name}", ""]
             for w in (WORKLOADS[1], WORKLOADS[3]):
-                out += await profile(gw, w, args.profile_seconds, tmp)
+                if w in workloads and not (gw.only_chat and w.stream):
+                    out += await profile(gw, w, args.profile_seconds, tmp)
         text = "\n".join(out)
         print(text)
         dest = Path(args.out) if args.out else BENCH / "results" / f"gateway-{date}.md"
@@ -516,6 +550,7 @@ async def main_async(args: argparse.Namespace) -> int:
         if pg_dsn:
             conn = await asyncpg.connect(pg_dsn)
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_full" CASCADE')
             await conn.close()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -529,13 +564,24 @@ def main() -> int:
     parser.add_argument("--profile-seconds", type=float, default=8)
     parser.add_argument("--pg", default=PG_DEFAULT, help="'' to skip PostgreSQL")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--profile-targets", nargs="+", default=["gateway sqlite+auth"], help="targets py-spy profiles at c64"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DBs, profiles)")
     parser.add_argument("--warmup-seconds", type=float, default=1, help="per cell, before the rounds")
     parser.add_argument("--targets", nargs="+", help="only these targets (exact names; direct always runs)")
     parser.add_argument("--workloads", nargs="+", help="only workloads whose name contains one of these")
+    parser.add_argument(
+        "--baseline-src",
+        help="another checkout's src/ (e.g. `git worktree add /tmp/old <commit>` then /tmp/old/src): its gateway "
+        "runs as one more target, 'gateway sqlite+auth @ NAME', in the same rounds (always selected)",
+    )
+    parser.add_argument("--baseline-name", default="baseline", help="the NAME in that target's name")
     parser.add_argument("--out", help="results file (default bench/results/gateway-<date>.md)")
     args = parser.parse_args()
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.baseline_src:
+        args.baseline_src = Path(args.baseline_src).resolve()
     require_tools("wrk", "taskset")
     return uvloop.run(main_async(args))
 

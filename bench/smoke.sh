@@ -11,7 +11,9 @@ run bench_usage.py
 run bench_store.py --records 200 --repeat 1
 run bench_sim.py --seconds 0.3
 run bench_client.py --rounds 1 --requests 10
-run bench_gateway.py --rounds 1 --seconds 0.3 --ttfb-seconds 0.3 --warmup-seconds 0.1 --profile-seconds 1 --out "$out/gateway.md"
+# --baseline-src: the repo's own src/ stands in for an older checkout, so that path runs too
+run bench_gateway.py --rounds 1 --seconds 0.3 --ttfb-seconds 0.3 --warmup-seconds 0.1 --profile-seconds 1 \
+    --baseline-src ../src --baseline-name self --out "$out/gateway.md"
 run bench_spans.py --rounds 1 --seconds 0.3 --micro-requests 500 --out "$out/spans.md"
 run soak_kill.py --rounds 2 --concurrency 8 --max-kill-after 0.5
 run bench_budgets.py --rounds 1 --seconds 0.3 --warmup-seconds 0.1 --micro-requests 2000 --syncs 5 --out "$out/budgets.md"

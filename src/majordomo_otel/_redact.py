@@ -22,4 +22,6 @@ _URL_SECRET: Final = re.compile(r"(?i)((?:[?&]|%3F|%26)(?:key|api[_-]?key|access
 
 def redact_url(text: str) -> str:
     """`text` (a path, a URL, an error naming one) with any query credential masked, for records and logs."""
+    if "?" not in text and "&" not in text and "%" not in text:  # nothing to mask: skip the regex (~3 µs)
+        return text
     return _URL_SECRET.sub(r"\1***", text)
