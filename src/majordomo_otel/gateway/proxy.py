@@ -24,6 +24,7 @@ from .. import semconv as sc
 from .._redact import redact_url
 from ..tags import Tags
 from .auth import Authenticator
+from .batch_urls import ResultsUrlFilter, results_base
 from .budgets import NO_BUDGETS, Budgets, NoBudgets
 from .credentials import ProviderCredentials
 from .errors import error_body
@@ -208,7 +209,7 @@ class Proxy:
             _note_body(await read_body_facts(body, encoding, limit=limit), record)
         if (refusal := self._budgets.check(record)) is not None:  # a used-up budget: it never goes upstream
             return _reply(provider.family, 429, refusal.message, {**ids, **refusal.headers})
-        hide = None
+        hide: HiddenUsage | ResultsUrlFilter | None = None
         if (
             record.streamed
             and route.operation == "chat_completions"
@@ -218,6 +219,8 @@ class Proxy:
             and (asked := ask_for_usage(body)) is not None
         ):
             body, hide = asked, HiddenUsage()
+        elif base := results_base(route, request):
+            hide = ResultsUrlFilter(base)  # a batch's results must be fetched through the gateway too
 
         target = route.upstream_path  # the raw path and query, as sent: see `_upstream_url`
         query = request.rel_url.raw_query_string
@@ -234,7 +237,7 @@ class Proxy:
             out_headers.append(provider_auth_header(provider, upstream_key))
         elif majordomo_key_in_slot:
             out_headers = without_majordomo_keys(out_headers)
-        if hide is not None:  # the stream is filtered as it passes: it must arrive uncompressed
+        if hide is not None:  # the body is filtered as it passes: it must arrive uncompressed
             out_headers = [(k, v) for k, v in out_headers if k.lower() != "accept-encoding"]
             out_headers.append(("Accept-Encoding", "identity"))
         out_headers.append(("traceparent", plan.upstream_traceparent()))
@@ -278,7 +281,7 @@ class Proxy:
         record: RequestRecord,
         ids: dict[str, str],
         plan: SpanPlan,
-        hide: HiddenUsage | None,
+        hide: HiddenUsage | ResultsUrlFilter | None,
     ) -> web.StreamResponse:
         record.status_code = upstream.status
         reader = (
