@@ -14,7 +14,6 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ._explain import explain
@@ -102,15 +101,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_records(args: argparse.Namespace) -> int:
-    from .gateway.store import default_spool_dir, open_store
-    from .gateway.store._rejected import import_rejected, read_rejected
+    from .gateway.spool_slots import spool_folders, spool_root
+    from .gateway.store import open_store
+    from .gateway.store._rejected import ImportResult, import_rejected, read_rejected
 
     settings = _settings(args)
     if args.records_command == "prune":
         return _prune_records(args, settings.database_url)
-    spool = Path(settings.spool_dir) if settings.spool_dir else default_spool_dir(settings.database_url)
+    spool = spool_root(settings)
+    folders = spool_folders(spool)  # with --workers N, each worker's folder holds its own rejected records
     if args.records_command == "rejected":
-        entries = read_rejected(spool)
+        entries = [entry for folder in folders for entry in read_rejected(folder)]
         print(f"{'id':36}  {'requested at (UTC)':26}  {'provider':10}  {'model':24}  why")
         for e in entries:
             r = e.record
@@ -128,7 +129,10 @@ def cmd_records(args: argparse.Namespace) -> int:
         await store.open()
         try:
             await store.migrate()
-            result = await import_rejected(store, spool)
+            result = ImportResult(0, 0)
+            for folder in folders:
+                done = await import_rejected(store, folder)
+                result = ImportResult(result.imported + done.imported, result.still_rejected + done.still_rejected)
         finally:
             await store.close()
         print(f"imported {result.imported} record(s); {result.still_rejected} still rejected (in {spool})")

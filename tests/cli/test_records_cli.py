@@ -106,3 +106,33 @@ def test_an_unreadable_line_stays_and_the_command_says_so(tmp_path: Path, capsys
         f"imported 1 record(s); 1 still rejected (in {spool})\n",
         '{"error": "x", "line": "not a record"}\n',
     )
+
+
+def test_each_workers_rejected_records_are_listed_while_workers_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `--workers N` each worker sets records aside in its own folder (`<spool>/worker-K/`)."""
+    spool = tmp_path / "spool"
+    first, third = _record("dave"), _record("erin")
+    _reject(spool, first)
+    _reject(spool / "worker-3", third)
+    code, out, err = _run(capsys, "records", "rejected", "--spool-dir", str(spool), "--database-url", "sqlite:///x.db")
+    assert (code, [line.split()[0] for line in out.splitlines()[1:]], err) == (
+        0,
+        [first.id, third.id],
+        f"2 rejected record(s) in {spool}; `majordomo records import` retries them\n",
+    )
+
+
+def test_import_takes_every_workers_rejected_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spool = tmp_path / "spool"
+    _reject(spool, _record("frank"))
+    _reject(spool / "worker-2", _record("grace"), _record("heidi"))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    code, out, _ = _run(capsys, "records", "import", "--spool-dir", str(spool), "--database-url", url)
+    again = _run(capsys, "records", "rejected", "--spool-dir", str(spool), "--database-url", url)
+    assert (code, out, again[2]) == (
+        0,
+        f"imported 3 record(s); 0 still rejected (in {spool})\n",
+        f"0 rejected record(s) in {spool}\n",
+    )

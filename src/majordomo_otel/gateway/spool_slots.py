@@ -43,6 +43,13 @@ def slot_dir(root: Path, slot: int) -> Path:
     return root if slot == 1 else root / f"{_SLOT_PREFIX}{slot}"
 
 
+def spool_folders(root: Path) -> list[Path]:
+    """Every spool folder under `root`: its own (worker 1's) and each other worker's, by slot number.
+
+    What `majordomo records` reads while `--workers N` runs: each worker sets aside its own rejected records."""
+    return [root, *(folder for _, folder in _slots(root))]
+
+
 def _slots(root: Path) -> list[tuple[int, Path]]:
     found = []
     for folder in root.glob(f"{_SLOT_PREFIX}*") if root.is_dir() else ():
