@@ -39,7 +39,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         from .gateway.workers import supervise
 
-        return supervise(settings)
+        return supervise(settings, verbose=args.verbose)
     serve(settings)
     return 0
 

@@ -65,8 +65,10 @@ ACCEPTED_GRACE = 0.2
 _READY = b"ready\n"
 
 
-def supervise(settings: Settings) -> int:
-    """Run `settings.workers` workers until SIGTERM/SIGINT; the exit code (0: every worker drained)."""
+def supervise(settings: Settings, *, verbose: bool = False) -> int:
+    """Run `settings.workers` workers until SIGTERM/SIGINT; the exit code (0: every worker drained).
+
+    `verbose` (`majordomo --verbose`): a worker that cannot serve logs its traceback with its one line."""
     if settings.database_url.endswith(":memory:"):
         raise ValueError(
             f"--workers {settings.workers} needs a database the workers share: each would have its own "
@@ -79,7 +81,7 @@ def supervise(settings: Settings) -> int:
     _migrate_once(settings.database_url)
     log.info("%s", start_line(settings, table))
     try:
-        return Supervisor(settings, root).run()
+        return Supervisor(settings, root, verbose=verbose).run()
     finally:
         collect_rejected(root, settings.workers)
 
@@ -133,9 +135,10 @@ class _Worker:
 class Supervisor:
     """The parent's loop: one selector over the signal pipe and every worker's ready pipe; no threads."""
 
-    def __init__(self, settings: Settings, spool: Path) -> None:
+    def __init__(self, settings: Settings, spool: Path, *, verbose: bool = False) -> None:
         self.settings = settings
         self.spool = spool
+        self.verbose = verbose
         self._workers: dict[int, _Worker] = {}
         self._failures: dict[int, int] = {}
         self._restart_at: dict[int, float] = {}
@@ -182,6 +185,8 @@ class Supervisor:
         ready_r, ready_w = os.pipe()
         # -P: the working directory is not on sys.path, so no file there can shadow a module the worker imports
         argv = [sys.executable, "-P", "-m", __name__, "--slot", str(slot), "--ready-fd", str(ready_w)]
+        if self.verbose:
+            argv.append("--verbose")
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=(ready_w,))
         except BaseException:
@@ -314,6 +319,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--slot", type=int, required=True)
     parser.add_argument("--ready-fd", type=int, required=True)
+    parser.add_argument("--verbose", action="store_true", help="log the traceback of a failure too")
     args = parser.parse_args(argv)
     try:
         settings: Settings = pickle.load(sys.stdin.buffer)
@@ -330,8 +336,8 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     try:
         loop.run_until_complete(_serve(settings, args.ready_fd))
     except Exception as exc:
-        log.debug("worker failed", exc_info=True)
-        log.error("cannot serve: %s", explain(exc))
+        log.debug("worker failed", exc_info=not args.verbose)
+        log.error("cannot serve: %s", explain(exc), exc_info=args.verbose)
         return 1
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())

@@ -12,12 +12,25 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import asyncpg
 import pytest
-from _fleet import Database, GatewayProcess, Load, alive, clean_env, kill_and_wait, ledger, pg_ids, sqlite_ids, through
+from _fleet import (
+    CLI,
+    Database,
+    GatewayProcess,
+    Load,
+    alive,
+    clean_env,
+    kill_and_wait,
+    ledger,
+    pg_ids,
+    sqlite_ids,
+    through,
+)
 from dirty_equals import IsInt
 from gateway_harness import TcpProxy
 
@@ -149,6 +162,21 @@ def test_a_worker_that_cannot_start_stops_the_gateway_with_its_reason(sim: SimSe
         bool(re.search(r"worker 2 \(pid \d+\) exited with code 1 before it was listening: stopping the gateway", log)),
         "Traceback" in log,
     ) == (1, True, True, False)
+
+
+def test_with_verbose_a_worker_that_cannot_start_logs_its_traceback(sim: SimServer, tmp_path: Path) -> None:
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "worker-2").write_text("not a folder")
+    gateway = _supervised(tmp_path, f"sqlite:///{tmp_path / 'gw.db'}", sim)
+    with gateway.log_path.open("ab") as out:
+        argv = [*CLI, "--verbose", "gateway", *gateway.args]
+        code = subprocess.run(argv, env=gateway.env, stdout=out, stderr=out, timeout=60).returncode
+    log = gateway.log()
+    assert (
+        code,
+        bool(re.search(r"\[worker 2\]: cannot serve: .*worker-2", log)),
+        bool(re.search(r"Traceback \(most recent call last\):", log)),
+    ) == (1, True, True)
 
 
 async def test_a_run_with_fewer_workers_replays_what_the_others_journaled(sim: SimServer, tmp_path: Path) -> None:
