@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from . import wire
 from ._explain import explain
 from ._redact import hide_password
 
@@ -232,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     _database_flag(mig)
     mig.set_defaults(func=cmd_migrate)
 
-    keys = sub.add_parser("keys", help="manage X-Majordomo-Key API keys")
+    keys = sub.add_parser("keys", help=f"manage {wire.KEY} API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")
     create.add_argument("name")

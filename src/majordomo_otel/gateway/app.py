@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from .. import wire
 from .._redact import hide_password, redact_url
 from .auth import Authenticator
 from .budgets import Budgets
@@ -131,7 +132,7 @@ class _AccessLogger(AbstractAccessLogger):
             redact_url(request.rel_url.raw_path),
             response.status,
             time * 1000,
-            response.headers.get("X-Majordomo-Request-Id", "-"),
+            response.headers.get(wire.REQUEST_ID, "-"),
         )
 
 

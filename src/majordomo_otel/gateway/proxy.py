@@ -21,6 +21,7 @@ from aiohttp import web
 from yarl import URL
 
 from .. import semconv as sc
+from .. import wire
 from .._redact import redact_url
 from ..tags import Tags
 from .auth import Authenticator
@@ -60,7 +61,7 @@ _CLIENT_KEYS_OFF: Final = (
 _NO_PROVIDER_KEY: Final = (
     "this gateway holds no {provider} key to send for you: the operator sets {env}, or runs "
     "`majordomo credentials set {provider}`; or send your own {provider} key as the SDK's api_key "
-    "with the Majordomo key in X-Majordomo-Key"
+    f"with the Majordomo key in {wire.KEY}"
 )
 CLIENT_CLOSED_REQUEST: Final = 499  # nginx's convention: the client went away before the response ended
 _JSON: Final = {"Content-Type": "application/json"}

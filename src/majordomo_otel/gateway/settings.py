@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .. import wire
 from .providers import ANTHROPIC, GEMINI, GEMINI_OPENAI, OPENAI
 
 
@@ -65,7 +66,7 @@ class Settings:
         default="https://generativelanguage.googleapis.com",
     )
     auth: bool = _setting(
-        "MAJORDOMO_AUTH", "require a Majordomo key (X-Majordomo-Key, or as the SDK's api_key) (on/off)", default=True
+        "MAJORDOMO_AUTH", f"require a Majordomo key ({wire.KEY}, or as the SDK's api_key) (on/off)", default=True
     )
     client_provider_keys: bool = _setting(
         "MAJORDOMO_CLIENT_PROVIDER_KEYS",
@@ -236,7 +237,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, dest=f.name, default=None, help=_help(f))
     parser.add_argument(
-        "--no-auth", dest="auth", action="store_const", const="off", help="no X-Majordomo-Key (local development)"
+        "--no-auth", dest="auth", action="store_const", const="off", help=f"no {wire.KEY} (local development)"
     )
 
 

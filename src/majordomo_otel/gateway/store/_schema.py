@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from majordomo_otel import wire
 from majordomo_otel.gateway.record import COLUMNS
 from majordomo_otel.gateway.store._budgets_schema import budgets_tables
 from majordomo_otel.gateway.store._credentials_schema import provider_credentials_table
@@ -47,7 +48,7 @@ LLM_REQUEST_COLUMNS: tuple[Column, ...] = (
         "id",
         "UUID PRIMARY KEY",
         "TEXT PRIMARY KEY",
-        "Request id (UUIDv7), returned as X-Majordomo-Request-Id.",
+        f"Request id (UUIDv7), returned as {wire.REQUEST_ID}.",
     ),
     Column("provider", "TEXT NOT NULL", "TEXT NOT NULL", "openai | anthropic | gemini | gemini-openai."),
     Column("request_path", "TEXT NOT NULL", "TEXT NOT NULL", "Upstream path, without query string."),
@@ -120,7 +121,7 @@ LLM_REQUEST_COLUMNS: tuple[Column, ...] = (
         "raw_metadata",
         "JSONB NOT NULL DEFAULT '{}'::jsonb",
         "TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(raw_metadata))",
-        "Tags as a JSON object keyed by the X-Majordomo-* header suffix in Title-Case: "
+        f"Tags as a JSON object keyed by the {wire.PREFIX}* header suffix in Title-Case: "
         "Feature, Step, User-Id, Session-Id, ... Query with raw_metadata->>'User-Id'.",
     ),
     Column("majordomo_api_key_id", "TEXT", "TEXT", "majordomo_api_keys.id of the caller's key (no FK)."),
