@@ -431,57 +431,61 @@ async def main_async(args: argparse.Namespace) -> int:
             )
         )
 
-        targets.append(Target("direct", sim_url))
-        sqlite_auth = tmp / "auth.db"
-        t = _start_gateway("gateway sqlite+auth", tmp, sim_url, f"sqlite:///{sqlite_auth}", auth=True)
-        t.count_rows = _sqlite_counter(sqlite_auth)
-        targets.append(t)
-        if args.baseline_src:
-            baseline_db = tmp / "baseline.db"
-            name = f"gateway sqlite+auth @ {args.baseline_name}"
-            src = args.baseline_src
-            t = _start_gateway(name, tmp, sim_url, f"sqlite:///{baseline_db}", auth=True, src=src)
-            t.count_rows = _sqlite_counter(baseline_db)
-            targets.append(t)
-        sqlite_nojournal = tmp / "nojournal.db"
-        env = _clean_env(MAJORDOMO_JOURNAL="off")
-        t = _start_gateway(
-            "gateway sqlite+auth no-journal", tmp, sim_url, f"sqlite:///{sqlite_nojournal}", auth=True, env=env
-        )
-        t.count_rows = _sqlite_counter(sqlite_nojournal)
-        targets.append(t)
-        sqlite_noauth = tmp / "noauth.db"
-        t = _start_gateway("gateway sqlite no-auth", tmp, sim_url, f"sqlite:///{sqlite_noauth}", auth=False)
-        t.count_rows = _sqlite_counter(sqlite_noauth)
-        targets.append(t)
-        if pg_dsn:
-            conn = await asyncpg.connect(pg_dsn)
-            await conn.execute(f'CREATE SCHEMA "{schema}"')
-            await conn.execute(f'CREATE SCHEMA "{schema}_full"')
-            await conn.close()
-            t = _start_gateway("gateway postgres+auth", tmp, sim_url, pg_url, auth=True)
-            t.count_rows = _pg_counter(pg_dsn, schema)
-            targets.append(t)
-        if pg_dsn:
-            env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
-            t = _start_gateway("gateway postgres+auth+OTLP", tmp, sim_url, pg_url + "_full", auth=True, env=env)
-            t.count_rows = _pg_counter(pg_dsn, schema + "_full")
-            t.only_chat = True
-            targets.append(t)
-        sqlite_otlp = tmp / "otlp.db"
-        env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
-        t = _start_gateway("gateway sqlite+auth+OTLP", tmp, sim_url, f"sqlite:///{sqlite_otlp}", auth=True, env=env)
-        t.count_rows = _sqlite_counter(sqlite_otlp)
-        t.only_chat = True
-        targets.append(t)
-        targets.append(_start_baseline("uvicorn+httpx", "_passthrough_httpx.py", tmp, sim_url))
-        targets.append(_start_baseline("aiohttp+aiohttp", "_passthrough_aiohttp.py", tmp, sim_url))
         reference = {
             "gateway sqlite+auth+OTLP": "gateway sqlite+auth",
             "gateway postgres+auth+OTLP": "gateway sqlite+auth",
         }
         always = {"direct", f"gateway sqlite+auth @ {args.baseline_name}"}
-        selected = [t for t in targets if t.name in always or not args.targets or t.name in args.targets]
+        wanted = always | (
+            set(args.targets) | {reference[n] for n in args.targets if n in reference} if args.targets else set()
+        )
+
+        def want(name: str) -> bool:
+            """Only the targets asked for are started (with the one an added figure is measured against)."""
+            return not args.targets or name in wanted
+
+        otlp_env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
+        targets.append(Target("direct", sim_url))
+        sqlite_gateways: list[tuple[str, str, bool, dict[str, str] | None, Path | None]] = [
+            ("gateway sqlite+auth", "auth.db", True, None, None),
+            (f"gateway sqlite+auth @ {args.baseline_name}", "baseline.db", True, None, args.baseline_src),
+            ("gateway sqlite+auth no-journal", "nojournal.db", True, _clean_env(MAJORDOMO_JOURNAL="off"), None),
+            ("gateway sqlite no-auth", "noauth.db", False, None, None),
+        ]
+        for name, db_name, auth, env, src in sqlite_gateways:
+            if want(name) and (src is not None or "@" not in name):
+                db = tmp / db_name
+                t = _start_gateway(name, tmp, sim_url, f"sqlite:///{db}", auth=auth, env=env, src=src)
+                t.count_rows = _sqlite_counter(db)
+                targets.append(t)
+        if pg_dsn:
+            conn = await asyncpg.connect(pg_dsn)
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
+            await conn.execute(f'CREATE SCHEMA "{schema}_full"')
+            await conn.close()
+            if want("gateway postgres+auth"):
+                t = _start_gateway("gateway postgres+auth", tmp, sim_url, pg_url, auth=True)
+                t.count_rows = _pg_counter(pg_dsn, schema)
+                targets.append(t)
+            if want("gateway postgres+auth+OTLP"):
+                full_url = pg_url + "_full"
+                t = _start_gateway("gateway postgres+auth+OTLP", tmp, sim_url, full_url, auth=True, env=otlp_env)
+                t.count_rows = _pg_counter(pg_dsn, schema + "_full")
+                t.only_chat = True
+                targets.append(t)
+        if want("gateway sqlite+auth+OTLP"):
+            sqlite_otlp = tmp / "otlp.db"
+            t = _start_gateway(
+                "gateway sqlite+auth+OTLP", tmp, sim_url, f"sqlite:///{sqlite_otlp}", auth=True, env=otlp_env
+            )
+            t.count_rows = _sqlite_counter(sqlite_otlp)
+            t.only_chat = True
+            targets.append(t)
+        baselines = (("uvicorn+httpx", "_passthrough_httpx.py"), ("aiohttp+aiohttp", "_passthrough_aiohttp.py"))
+        for name, script in baselines:
+            if want(name):
+                targets.append(_start_baseline(name, script, tmp, sim_url))
+        selected = targets
 
         print(f"targets up (temp dir {tmp}); warming up", flush=True)
         workloads = [w for w in WORKLOADS if not args.workloads or any(x in w.name for x in args.workloads)]

@@ -5,15 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-run() { echo "bench smoke: $*"; python "$@" > "$out/log" 2>&1 || { cat "$out/log"; exit 1; }; }
+run() {
+  local start=$SECONDS
+  python "$@" > "$out/log" 2>&1 || { echo "bench smoke: $*"; cat "$out/log"; exit 1; }
+  echo "bench smoke: $* ($((SECONDS - start)) s)"
+}
 
 run bench_usage.py
 run bench_store.py --records 200 --repeat 1
 run bench_sim.py --seconds 0.3
 run bench_client.py --rounds 1 --requests 10
-# --baseline-src: the repo's own src/ stands in for an older checkout, so that path runs too
+# --baseline-src: the repo's own src/ stands in for an older checkout, so that path runs too. The targets
+# chosen start every kind (SQLite, PostgreSQL + OTLP, a baseline checkout, both pass-through scripts).
 run bench_gateway.py --rounds 1 --seconds 0.3 --ttfb-seconds 0.3 --warmup-seconds 0.1 --profile-seconds 1 \
-    --baseline-src ../src --baseline-name self --out "$out/gateway.md"
+    --baseline-src ../src --baseline-name self --targets "gateway postgres+auth+OTLP" uvicorn+httpx aiohttp+aiohttp \
+    --out "$out/gateway.md"
 run bench_spans.py --rounds 1 --seconds 0.3 --micro-requests 500 --out "$out/spans.md"
 run soak_kill.py --rounds 2 --concurrency 8 --max-kill-after 0.5
 run bench_budgets.py --rounds 1 --seconds 0.3 --warmup-seconds 0.1 --micro-requests 2000 --syncs 5 --out "$out/budgets.md"
