@@ -37,7 +37,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +45,10 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _procs import PG_DEFAULT, cpu_seconds
+from _records import sample_record
 
 from majordomo_otel.costs import cost_totals, trace_costs
-from majordomo_otel.gateway.record import RequestRecord, new_request_id
+from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store import PostgresStore
 from majordomo_otel.gateway.store._partitions import add_months, month_of, month_start, partition_name
 from majordomo_otel.gateway.store._retention import prune
@@ -75,33 +75,7 @@ def guide_queries() -> dict[str, str]:
 
 # -- inserts ------------------------------------------------------------------------------------------------
 def record(i: int, at: datetime) -> RequestRecord:
-    return RequestRecord(
-        id=new_request_id(),
-        provider="openai",
-        request_path="/v1/chat/completions",
-        request_method="POST",
-        requested_at=at,
-        operation="chat_completions",
-        model="gpt-4o-mini-2024-07-18",
-        request_model="gpt-4o-mini",
-        responded_at=at + timedelta(milliseconds=420),
-        response_time_ms=420.5,
-        streamed=i % 2 == 0,
-        status_code=200,
-        input_tokens=1234,
-        output_tokens=321,
-        cached_tokens=1024,
-        usage_status="ok",
-        input_cost=Decimal("0.00018510"),
-        output_cost=Decimal("0.00019260"),
-        total_cost=Decimal("0.00037770"),
-        pricing_status="priced",
-        raw_metadata={"Feature": FEATURES[i % 8], "Step": "answer", "User-Id": f"user-{i % 500}"},
-        majordomo_api_key_id="3f1e9c1a-0000-4000-8000-000000000001",
-        provider_api_key_hash="9f86d081884c7d65",
-        trace_id=uuid.uuid4().hex,
-        span_id=uuid.uuid4().hex[:16],
-    )
+    return sample_record(i, at, feature=FEATURES[i % 8], users=500)
 
 
 @dataclass

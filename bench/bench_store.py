@@ -16,46 +16,20 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 from _procs import PG_DEFAULT
+from _records import sample_record
 
-from majordomo_otel.gateway.record import RequestRecord, new_request_id
+from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store import PostgresStore, RecordWriter, SQLiteStore, Store
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def record(i: int) -> RequestRecord:
-    return RequestRecord(
-        id=new_request_id(),
-        provider="openai",
-        request_path="/v1/chat/completions",
-        request_method="POST",
-        requested_at=T0 + timedelta(milliseconds=i),
-        operation="chat_completions",
-        model="gpt-4o-mini-2024-07-18",
-        request_model="gpt-4o-mini",
-        responded_at=T0 + timedelta(milliseconds=i + 420),
-        response_time_ms=420.5,
-        streamed=i % 2 == 0,
-        status_code=200,
-        input_tokens=1234,
-        output_tokens=321,
-        cached_tokens=1024,
-        usage_status="ok",
-        input_cost=Decimal("0.00018510"),
-        output_cost=Decimal("0.00019260"),
-        total_cost=Decimal("0.00037770"),
-        pricing_status="priced",
-        raw_metadata={"Feature": "document-qa", "Step": "answer", "User-Id": f"user-{i % 50}"},
-        majordomo_api_key_id="3f1e9c1a-0000-4000-8000-000000000001",
-        provider_api_key_hash="9f86d081884c7d65",
-        trace_id=uuid.uuid4().hex,
-        span_id=uuid.uuid4().hex[:16],
-    )
+    return sample_record(i, T0 + timedelta(milliseconds=i))
 
 
 REPEAT = 3
