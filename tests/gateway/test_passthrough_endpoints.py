@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import anthropic
 import openai
 import pytest
@@ -168,6 +169,59 @@ async def test_anthropic_batch_list(gw: Harness, claude: anthropic.AsyncAnthropi
 async def test_anthropic_batch_list_is_not_billable(gw: Harness, claude: anthropic.AsyncAnthropic) -> None:
     _ = [b async for b in claude.messages.batches.list()]
     assert await only_row(gw) == unpriced("anthropic", "messages_batches", "GET")
+
+
+# A batch's `results_url` points at the gateway, so the SDK fetches the results through it. Left as the
+# provider sent it, `batches.results()` would go to the provider directly: unrecorded, and with whatever key
+# sits in the SDK's slot (a Majordomo key, with the gateway holding the provider key) sent to the provider.
+
+
+async def test_an_ended_batch_names_the_gateway_as_where_its_results_are(
+    gw: Harness, claude: anthropic.AsyncAnthropic
+) -> None:
+    created = await claude.messages.batches.create(requests=BATCH)
+    again = await claude.messages.batches.retrieve(created.id)
+    listed = [b async for b in claude.messages.batches.list()]
+    expected = f"{gw.url}/v1/messages/batches/{created.id}/results"
+    assert (created.results_url, again.results_url, [b.results_url for b in listed]) == (None, expected, [expected])
+
+
+async def test_the_sdk_downloads_batch_results_through_the_gateway(
+    gw: Harness, claude: anthropic.AsyncAnthropic
+) -> None:
+    created = await claude.messages.batches.create(requests=BATCH)
+    await claude.messages.batches.retrieve(created.id)
+    results = [r async for r in await claude.messages.batches.results(created.id)]
+    records = await gw.records(expected=3)
+    assert (
+        [(r.custom_id, r.result.type) for r in results],
+        [(r.request_method, r.request_path, r.status_code, r.pricing_status) for r in records][-1],
+        (gw.sim.requests[-1].path, gw.sim.requests[-1].header("authorization")),
+    ) == (
+        [("q0", "succeeded"), ("q1", "succeeded")],
+        ("GET", f"/v1/messages/batches/{created.id}/results", 200, "not_billable"),
+        (f"/v1/messages/batches/{created.id}/results", "Bearer sk-ant-test"),  # the SDK's key, via the gateway
+    )
+
+
+async def test_behind_a_load_balancer_the_forwarded_origin_is_used(gw: Harness, http: aiohttp.ClientSession) -> None:
+    headers = {**gw.headers(), "anthropic-version": "2023-06-01", "x-api-key": "sk-ant-test"}
+    async with http.post(gw.url + "/v1/messages/batches", json={"requests": BATCH}, headers=headers) as resp:
+        batch_id = (await resp.json())["id"]
+    forwarded = {**headers, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "llm.example.com"}
+    async with http.get(f"{gw.url}/v1/messages/batches/{batch_id}", headers=forwarded) as resp:
+        body = await resp.json()
+    assert body["results_url"] == f"https://llm.example.com/v1/messages/batches/{batch_id}/results"
+
+
+async def test_a_provider_prefix_the_client_used_is_kept(gw: Harness, http: aiohttp.ClientSession) -> None:
+    headers = {**gw.headers(), "anthropic-version": "2023-06-01", "x-api-key": "sk-ant-test"}
+    url = gw.url + "/anthropic/v1/messages/batches"
+    async with http.post(url, json={"requests": BATCH}, headers=headers) as resp:
+        batch_id = (await resp.json())["id"]
+    async with http.get(f"{url}/{batch_id}", headers=headers) as resp:
+        body = await resp.json()
+    assert body["results_url"] == f"{gw.url}/anthropic/v1/messages/batches/{batch_id}/results"
 
 
 # -- google-genai SDK ------------------------------------------------------------------------------------------
