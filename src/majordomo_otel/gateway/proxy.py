@@ -63,6 +63,9 @@ _NO_PROVIDER_KEY: Final = (
     "`majordomo credentials set {provider}`; or send your own {provider} key as the SDK's api_key "
     f"with the Majordomo key in {wire.KEY}"
 )
+#: What may change a response body on its way to the client (the usage chunk the gateway asked for, a batch's
+#: `results_url`); everything else passes byte for byte.
+BodyFilter = HiddenUsage | ResultsUrlFilter
 CLIENT_CLOSED_REQUEST: Final = 499  # nginx's convention: the client went away before the response ended
 _JSON: Final = {"Content-Type": "application/json"}
 
@@ -210,7 +213,7 @@ class Proxy:
             _note_body(await read_body_facts(body, encoding, limit=limit), record)
         if (refusal := self._budgets.check(record)) is not None:  # a used-up budget: it never goes upstream
             return _reply(provider.family, 429, refusal.message, {**ids, **refusal.headers})
-        hide: HiddenUsage | ResultsUrlFilter | None = None
+        body_filter: BodyFilter | None = None
         if (
             record.streamed
             and route.operation == "chat_completions"
@@ -219,9 +222,9 @@ class Proxy:
             and not encoding
             and (asked := ask_for_usage(body)) is not None
         ):
-            body, hide = asked, HiddenUsage()
+            body, body_filter = asked, HiddenUsage()
         elif base := results_base(route, request):
-            hide = ResultsUrlFilter(base)  # a batch's results must be fetched through the gateway too
+            body_filter = ResultsUrlFilter(base)  # a batch's results must be fetched through the gateway too
 
         target = route.upstream_path  # the raw path and query, as sent: see `_upstream_url`
         query = request.rel_url.raw_query_string
@@ -238,7 +241,7 @@ class Proxy:
             out_headers.append(provider_auth_header(provider, upstream_key))
         elif majordomo_key_in_slot:
             out_headers = without_majordomo_keys(out_headers)
-        if hide is not None:  # the body is filtered as it passes: it must arrive uncompressed
+        if body_filter is not None:  # the body is filtered as it passes: it must arrive uncompressed
             out_headers = [(k, v) for k, v in out_headers if k.lower() != "accept-encoding"]
             out_headers.append(("Accept-Encoding", "identity"))
         out_headers.append(("traceparent", plan.upstream_traceparent()))
@@ -267,7 +270,7 @@ class Proxy:
             except aiohttp.ClientError as exc:
                 return self._upstream_failed(record, route, 502, f"upstream unreachable: {_describe(exc)}", ids)
             plan.upstream_attributes[sc.HTTP_RESPONSE_STATUS_CODE] = upstream.status
-            return await self._relay(request, upstream, route, record, ids, plan, hide)
+            return await self._relay(request, upstream, route, record, ids, plan, body_filter)
         finally:
             if upstream is not None:
                 upstream.release()
@@ -282,7 +285,7 @@ class Proxy:
         record: RequestRecord,
         ids: dict[str, str],
         plan: SpanPlan,
-        hide: HiddenUsage | ResultsUrlFilter | None,
+        body_filter: BodyFilter | None,
     ) -> web.StreamResponse:
         record.status_code = upstream.status
         reader = (
@@ -302,7 +305,7 @@ class Proxy:
         end = _EndOfStream(marker) if marker is not None else None
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         out = downstream_headers(upstream.headers.items(), upstream.headers.get("Connection"))
-        if hide is not None:  # the client gets fewer bytes than the provider sent
+        if body_filter is not None:  # the length changes: chunked, not the provider's Content-Length
             out = [(k, v) for k, v in out if k.lower() != "content-length"]
         response.headers.extend(out)
         response.headers.update(ids)
@@ -331,13 +334,13 @@ class Proxy:
                 received += len(chunk)
                 if end is not None and record.response_time_ms is None and end.passed(chunk):
                     await self._settle(reader, record, plan)  # the terminal event: journal the record first
-                sent = hide.feed(chunk) if hide is not None else chunk
+                sent = body_filter.feed(chunk) if body_filter is not None else chunk
                 if length is not None and received >= length:  # the last bytes: journal the record first
                     complete = True
                     plan.upstream_end_ns = plan.now_ns()
                     await self._settle(reader, record, plan)
-                    if hide is not None:
-                        sent += hide.flush()
+                    if body_filter is not None:
+                        sent += body_filter.flush()
                     if sent:
                         await response.write(sent)
                     break
@@ -345,7 +348,7 @@ class Proxy:
                     await response.write(sent)
             if complete:
                 await self._settle(reader, record, plan)
-                if hide is not None and (rest := hide.flush()):
+                if body_filter is not None and (rest := body_filter.flush()):
                     await response.write(rest)
                 await response.write_eof()
             elif request.transport is not None:
