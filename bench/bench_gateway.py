@@ -448,12 +448,15 @@ async def main_async(args: argparse.Namespace) -> int:
         targets.append(Target("direct", sim_url))
         sqlite_gateways: list[tuple[str, str, bool, dict[str, str] | None, Path | None]] = [
             ("gateway sqlite+auth", "auth.db", True, None, None),
-            (f"gateway sqlite+auth @ {args.baseline_name}", "baseline.db", True, None, args.baseline_src),
             ("gateway sqlite+auth no-journal", "nojournal.db", True, _clean_env(MAJORDOMO_JOURNAL="off"), None),
             ("gateway sqlite no-auth", "noauth.db", False, None, None),
         ]
+        if args.baseline_src:
+            sqlite_gateways.insert(
+                1, (f"gateway sqlite+auth @ {args.baseline_name}", "baseline.db", True, None, args.baseline_src)
+            )
         for name, db_name, auth, env, src in sqlite_gateways:
-            if want(name) and (src is not None or "@" not in name):
+            if want(name):
                 db = tmp / db_name
                 t = _start_gateway(name, tmp, sim_url, f"sqlite:///{db}", auth=auth, env=env, src=src)
                 t.count_rows = _sqlite_counter(db)
