@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from pg_server import PG_DSN
+from pg_server import PG_DSN, drop_schema
 
 
 @pytest.fixture
@@ -18,10 +18,12 @@ async def pg_schema() -> AsyncIterator[str]:
     conn = await asyncpg.connect(PG_DSN)
     try:
         await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+    try:
         yield schema
     finally:
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await conn.close()
+        await drop_schema(schema)
 
 
 @pytest.fixture

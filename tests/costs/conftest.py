@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pg_server import PG_DSN
+from pg_server import PG_DSN, drop_schema
 
 from ._records import KNOWN_RECORDS, pg_execute, seed
 
@@ -29,7 +29,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         seed(url, [])
         yield url
     finally:
-        asyncio.run(pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+        asyncio.run(drop_schema(schema))
 
 
 @pytest.fixture

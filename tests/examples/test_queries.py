@@ -14,7 +14,7 @@ import pytest
 
 from majordomo_otel.gateway.record import RequestRecord, new_request_id
 from majordomo_otel.gateway.store import Store, open_store
-from pg_server import PG_DSN
+from pg_server import PG_DSN, drop_schema
 
 QUERIES_SQL = Path(__file__).parents[2] / "examples" / "queries.sql"
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -106,14 +106,16 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 async def pg_store() -> AsyncIterator[Store]:
     schema = f"examples_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(PG_DSN)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
     try:
         store = await _seeded(f"{PG_DSN}?schema={schema}")
         yield store
         await store.close()
     finally:
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await conn.close()
+        await drop_schema(schema)
 
 
 def _plain(value: Any) -> Any:

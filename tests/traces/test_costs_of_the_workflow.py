@@ -20,7 +20,7 @@ import pytest
 
 from majordomo_otel import cli
 from majordomo_otel.gateway.store import open_store
-from pg_server import PG_DSN
+from pg_server import PG_DSN, drop_schema
 
 from ._workflow_client import USERS
 from .conftest import GATEWAY_SERVICE, Workflow
@@ -57,7 +57,7 @@ def database_url(request: pytest.FixtureRequest, workflow: Workflow) -> Iterator
         asyncio.run(_copy_records(workflow, url))
         yield url
     finally:
-        asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+        asyncio.run(drop_schema(schema))
 
 
 def _costs(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
