@@ -1,0 +1,270 @@
+"""Instructions per request under callgrind: the gateway against an older checkout of itself and the aiohttp floor.
+
+    python bench/bench_instructions.py [--requests 400] [--baseline-src OLD/src --baseline-name NAME]
+
+Why: this machine is shared, and its speed swings 2-3x between sessions and ±10 % between rounds, so CPU
+time per request (bench_gateway.py) cannot tell a 5 % change from noise. Valgrind's callgrind counts the
+instructions a process executes (all threads), which does not depend on what else the machine runs: the
+same gateway gives the same count within about 1 % run after run. Instructions are not time (a cache miss
+costs more than an add), but between two versions of the same Python code on the same interpreter and
+libraries they track CPU time closely, and their ratio is the regression figure that holds still.
+
+How: every target runs under `valgrind --tool=callgrind` (about 50x slower, so a few hundred requests per
+cell) in front of the stand-in provider (`majordomo sim`, native); after a warm-up, for each cell its counters
+are zeroed (`callgrind_control -z`), a fixed number of requests is sent by an aiohttp client at the cell's
+concurrency (each response read to its end), and the counters dumped (`callgrind_control -d`): instructions
+executed / requests. Timers (key refresh, metrics) run at 1/50 of the request rate they see natively, so
+their share is slightly overstated, the same for every target.
+
+Targets: `gateway sqlite+auth` (this checkout, a real key), `gateway postgres+auth+OTLP` (full accounting:
+PostgreSQL records, spans exported to a local OTLP sink), `gateway sqlite+auth @ NAME` (another checkout's
+`src/`, with --baseline-src) and `aiohttp+aiohttp` (the pass-through floor). Workloads: bench_gateway's chat
+and 20-chunk stream bodies, at concurrency 1 and 64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _procs import PG_DEFAULT, free_port, stop, wait_listening
+
+BENCH = Path(__file__).parent
+VENV_BIN = Path(sys.executable).parent
+PATH = "/v1/chat/completions"
+CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
+STREAM = (
+    b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},'
+    b'"messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
+)
+HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-not-a-real-key"}
+STREAM_HEADERS = {"X-Sim-Chunks": "20"}
+CELLS = (("chat c1", False, 1), ("chat c64", False, 64), ("stream c1", True, 1), ("stream c64", True, 64))
+FLOOR = "aiohttp+aiohttp"
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    profile: Path  # callgrind's out file: each dump is written beside it as `<profile>.<n>`
+    key: str | None = None
+    dumps: int = 0
+
+
+def _env(src: Path | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
+    env |= {"MAJORDOMO_LOG_LEVEL": "WARNING", **extra}
+    return env | {"PYTHONPATH": str(src)} if src is not None else env
+
+
+def _create_key(database_url: str, src: Path | None) -> str:
+    out = subprocess.run(
+        [str(VENV_BIN / "majordomo"), "keys", "create", "bench", "--database-url", database_url],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(src),
+    ).stdout
+    match = re.search(r"mdm_sk_\S+", out)
+    assert match, out
+    return match.group(0)
+
+
+def _start(name: str, argv: list[str], tmp: Path, env: dict[str, str], port: int, key: str | None = None) -> Target:
+    """`argv` under callgrind, once it listens on `port` (start-up under valgrind takes ~40 s here)."""
+    slug = re.sub(r"\W+", "-", name).strip("-")
+    profile = tmp / f"{slug}.callgrind"
+    with (tmp / f"{slug}.log").open("wb") as log:
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}", *argv]
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    wait_listening(port, proc, timeout=300)
+    return Target(name, f"http://127.0.0.1:{port}", proc, profile, key)
+
+
+def _gateway(
+    name: str, tmp: Path, sim_url: str, database_url: str, src: Path | None = None, env: dict[str, str] | None = None
+) -> Target:
+    port = free_port()
+    key = _create_key(database_url, src)
+    argv = [str(VENV_BIN / "majordomo"), "gateway", "--port", str(port), "--database-url", database_url]
+    argv += ["--openai-base-url", sim_url, "--spool-dir", str(tmp / f"spool-{port}")]
+    return _start(name, argv, tmp, _env(src, **(env or {})), port, key)
+
+
+async def _send(target: Target, requests: int, concurrency: int, stream: bool) -> None:
+    """`requests` requests at `concurrency`, each response read to its end; any non-200 is an error."""
+    headers = HEADERS | (STREAM_HEADERS if stream else {}) | ({"X-Majordomo-Key": target.key} if target.key else {})
+    body = STREAM if stream else CHAT
+    todo = iter(range(requests))
+    failures: list[int] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+
+        async def worker() -> None:
+            for _ in todo:
+                async with http.post(target.url + PATH, data=body, headers=headers) as reply:
+                    await reply.read()
+                    if reply.status != 200:
+                        failures.append(reply.status)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if failures:
+        raise SystemExit(f"{target.name}: {len(failures)} of {requests} requests failed (first: {failures[0]})")
+
+
+def _control(target: Target, command: str) -> None:
+    """`callgrind_control -z` (zero the counters) or `-d` (dump them) for the target's process."""
+    subprocess.run(["callgrind_control", command, str(target.proc.pid)], check=True, capture_output=True)
+
+
+def _spawn(argv: list[str], port: int) -> subprocess.Popen[bytes]:
+    """A helper process (the sim, the OTLP sink), natively, once it listens."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    wait_listening(port, proc)
+    return proc
+
+
+async def _instructions(target: Target, requests: int, concurrency: int, stream: bool) -> float:
+    """Instructions the target executed per request over one cell: counters zeroed before, dumped after."""
+    await asyncio.to_thread(_control, target, "-z")
+    await _send(target, requests, concurrency, stream)
+    await asyncio.to_thread(_control, target, "-d")
+    target.dumps += 1
+    dump = target.profile.with_name(f"{target.profile.name}.{target.dumps}")
+    deadline = time.monotonic() + 60
+    while not (dump.exists() and (summary := re.search(r"^summary: (\d+)$", dump.read_text(), re.M))):
+        if time.monotonic() > deadline:  # the target writes the dump itself, a moment after the command
+            raise SystemExit(f"{target.name}: no callgrind dump {dump} after 60 s")
+        await asyncio.sleep(0.2)
+    dump.unlink()
+    return int(summary[1]) / requests
+
+
+def _table(results: dict[str, dict[str, float]], baseline: str | None) -> list[str]:
+    """One row per cell and target: thousands of instructions per request, and the ratios to the baseline and floor."""
+    ratios = [name for name in (baseline, FLOOR) if name in results]
+    lines = [
+        "| cell | target | k instr/req | " + " | ".join(f"x {name}" for name in ratios) + " |",
+        "|---|---|---|" + "---|" * len(ratios),
+    ]
+    for cell, _, _ in CELLS:
+        for name, counts in results.items():
+            row = [
+                cell,
+                name,
+                f"{counts[cell] / 1000:,.0f}",
+                *(f"{counts[cell] / results[r][cell]:.3f}" for r in ratios),
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+async def main_async(args: argparse.Namespace) -> str:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-instr-"))
+    schema = f"bench_instr_{uuid.uuid4().hex[:10]}"
+    procs: list[subprocess.Popen[bytes]] = []
+    targets: list[Target] = []
+    baseline = f"gateway sqlite+auth @ {args.baseline_name}" if args.baseline_src else None
+    try:
+        sim_port, sink_port = free_port(), free_port()
+        for argv, port in (
+            ([sys.executable, "-m", "majordomo_otel.sim", "--port", str(sim_port)], sim_port),
+            ([sys.executable, str(BENCH / "_otlp_sink.py"), "--port", str(sink_port)], sink_port),
+        ):
+            procs.append(_spawn(argv, port))
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        wanted = set(args.targets)
+        if "gateway sqlite+auth" in wanted:
+            targets.append(_gateway("gateway sqlite+auth", tmp, sim_url, f"sqlite:///{tmp / 'new.db'}"))
+        if baseline:
+            targets.append(_gateway(baseline, tmp, sim_url, f"sqlite:///{tmp / 'old.db'}", src=args.baseline_src))
+        if "gateway postgres+auth+OTLP" in wanted:
+            conn = await asyncpg.connect(args.pg)
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
+            await conn.close()
+            otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
+            targets.append(_gateway("gateway postgres+auth+OTLP", tmp, sim_url, f"{args.pg}?schema={schema}", env=otlp))
+        if FLOOR in wanted:
+            port = free_port()
+            argv = [sys.executable, str(BENCH / "_passthrough_aiohttp.py"), "--port", str(port), "--upstream", sim_url]
+            targets.append(_start(FLOOR, argv, tmp, _env(), port))
+        for target in targets:  # warm-up: first-request imports, caches, connection pools
+            await _send(target, args.warmup, 8, stream=False)
+            await _send(target, args.warmup, 8, stream=True)
+        results: dict[str, dict[str, float]] = {t.name: {} for t in targets}
+        for round_ in range(args.rounds):  # interleaved, like bench_gateway: a round is every cell of every target
+            for cell, stream, concurrency in CELLS:
+                for target in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
+                    count = await _instructions(target, args.requests, concurrency, stream)
+                    results[target.name][cell] = min(results[target.name].get(cell, count), count)
+                    print(f"{cell:<11} {target.name:<32} {count:>12,.0f} instr/req", flush=True)
+    finally:
+        for proc in [t.proc for t in targets] + procs:
+            stop(proc, timeout=120)
+        if "gateway postgres+auth+OTLP" in set(args.targets):
+            conn = await asyncpg.connect(args.pg)
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.close()
+    when = datetime.now(UTC)
+    lines = [
+        f"# Instructions per request (callgrind), {when.isoformat(timespec='seconds')}",
+        "",
+        f"{args.requests} requests per cell after {args.warmup} + {args.warmup} warm-up; lowest of {args.rounds} "
+        "interleaved round(s); all threads of the target process. `x NAME`: this target's count over NAME's.",
+        "",
+        *_table(results, baseline),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    return text
+
+
+def _write(text: str, out: Path | None) -> None:
+    path = out or BENCH / "results" / f"instructions-{datetime.now(UTC):%Y-%m-%d}.md"
+    path.write_text(text)
+    print(f"written to {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400, help="requests per cell (default 400)")
+    parser.add_argument("--warmup", type=int, default=100, help="warm-up requests per body (default 100)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the lowest count is kept")
+    parser.add_argument("--baseline-src", type=Path, help="another checkout's src/ (e.g. an older commit's)")
+    parser.add_argument("--baseline-name", default="baseline", help="its name in the table (e.g. a commit)")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=["gateway sqlite+auth", "gateway postgres+auth+OTLP", FLOOR],
+        help="which of this checkout's targets to run (the baseline runs whenever --baseline-src is given)",
+    )
+    parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL for the full-accounting target")
+    parser.add_argument(
+        "--out", type=Path, help="where to write the table (default bench/results/instructions-<date>.md)"
+    )
+    args = parser.parse_args()
+    if shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind not found: apt-get install -y valgrind")
+    _write(asyncio.run(main_async(args)), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
