@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from .. import wire
 from .._redact import hide_password, redact_url
+from .._tasks import stop_task
 from .auth import Authenticator
 from .budgets import Budgets
 from .budgets._metrics import observe_budgets
@@ -180,9 +181,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if migrating is not None:
-            migrating.cancel()
-        upkeep.cancel()
+        await stop_task(migrating)
+        await stop_task(upkeep)
         await gateway.session.close()
         await gateway.credentials.close()
         await gateway.writer.close()
@@ -264,6 +264,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _ping(store: Store, timeout: float = 1.0) -> bool:  # noqa: ASYNC109 - a hung database must not hang /readyz
     try:
-        return await asyncio.wait_for(store.ping(), timeout)
+        async with asyncio.timeout(timeout):
+            return await store.ping()
     except Exception:
         return False

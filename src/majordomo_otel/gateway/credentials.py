@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from .._tasks import stop_task
 from .providers import Provider, ProviderTable
 from .secret_box import SECRET_ENV, SecretBox, SecretKeyError
 from .store import Store
@@ -91,7 +92,8 @@ class ProviderCredentials:
         if self._store is None:
             return
         try:
-            await asyncio.wait_for(self.reload(), _INITIAL_LOAD_SECONDS)
+            async with asyncio.timeout(_INITIAL_LOAD_SECONDS):
+                await self.reload()
         except Exception as exc:
             log.warning("stored provider keys not loaded at start (%s); retrying every %.0f s", _kind(exc), self._ttl)
         if held := self.configured():
@@ -102,9 +104,7 @@ class ProviderCredentials:
         self._task = asyncio.get_running_loop().create_task(self._refresh(), name="majordomo-credentials-refresh")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await stop_task(self._task)
 
     async def reload(self) -> None:
         """Read the table once and swap it in whole (a request sees the old table or the new, never half)."""
@@ -131,7 +131,8 @@ class ProviderCredentials:
         while True:
             await asyncio.sleep(self._ttl)
             try:
-                await asyncio.wait_for(self.reload(), max(self._ttl, 1.0))
+                async with asyncio.timeout(max(self._ttl, 1.0)):
+                    await self.reload()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep the last table: a database outage must not drop keys

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from majordomo_otel._tasks import stop_task
 from majordomo_otel.gateway.store import ApiKey, Store
 
 log = logging.getLogger("majordomo_otel.gateway")
@@ -195,6 +196,4 @@ class KeyCache:
 
     async def close(self) -> None:
         """Stop a reload in flight, so a hung store keeps no task alive past shutdown."""
-        if (task := self._reload) is not None:
-            task.cancel()
-            await asyncio.wait({task})
+        await stop_task(self._reload)

@@ -65,7 +65,8 @@ class SimState:
             if _gone(request):
                 return False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._released.wait(), _POLL_S * 5)
+                async with asyncio.timeout(_POLL_S * 5):
+                    await self._released.wait()
         return True
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from majordomo_otel._money import to_pico
+from majordomo_otel._tasks import stop_task
 from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store import Store
 
@@ -181,7 +182,8 @@ class Budgets:
     async def sync(self) -> None:
         """One exchange with the database now (the background task does this every interval)."""
         started = time.monotonic()
-        await asyncio.wait_for(self._sync.once(), SYNC_TIMEOUT)
+        async with asyncio.timeout(SYNC_TIMEOUT):
+            await self._sync.once()
         self._durations.append(time.monotonic() - started)
 
     def stats(self) -> dict[str, object]:
@@ -241,12 +243,11 @@ class Budgets:
 
     async def close(self) -> None:
         """Stop the task, flush what is left (briefly), and keep the rest, and the last totals, on disk."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task})
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         try:
-            await asyncio.wait_for(self._sync.final(), START_TIMEOUT)
+            async with asyncio.timeout(START_TIMEOUT):
+                await self._sync.final()
         except Exception as exc:
             log.warning(
                 "budgets: %d increment(s) not flushed at shutdown (%r); kept for the next start",

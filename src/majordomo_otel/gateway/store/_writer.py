@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
+from majordomo_otel._tasks import stop_task
 from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.gateway.store._base import Store
 from majordomo_otel.gateway.store._codec import record_to_line
@@ -185,11 +186,11 @@ class RecordWriter:
         self._wake.set()
         self._batch_full.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._task)
         except TimeoutError:
             log.warning("RecordWriter.close: not drained after %.1fs, spooling the rest", timeout)
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task)
         except Exception:  # pragma: no cover
             log.exception("RecordWriter task failed")
         await asyncio.gather(*self._spills)
@@ -235,9 +236,11 @@ class RecordWriter:
         """Whether the spool takes a real write now (a write and fsync on its own thread, in turn with appends)."""
         try:
             if self._spool_thread is None or self._closed:
-                await asyncio.wait_for(asyncio.to_thread(self.spool.probe), timeout)
+                async with asyncio.timeout(timeout):
+                    await asyncio.to_thread(self.spool.probe)
             else:
-                await asyncio.wait_for(self._in_spool_thread(self.spool.probe), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._in_spool_thread(self.spool.probe)
         except Exception:
             return False
         return True
