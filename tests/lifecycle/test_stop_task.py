@@ -44,4 +44,3 @@ async def test_a_task_that_failed_is_awaited_without_raising() -> None:
     await asyncio.sleep(0)
     await stop_task(task)
     assert (task.done(), type(task.exception())) == (True, RuntimeError)
-
