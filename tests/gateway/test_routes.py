@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from majordomo_otel.gateway.providers import ProviderTable
-from majordomo_otel.gateway.routes import PLAIN_PATHS, UnknownProvider, UnknownRoute, resolve
+from majordomo_otel.gateway.routes import PLAIN_PATHS, RouteCache, UnknownProvider, UnknownRoute, resolve
 
 TABLE = ProviderTable.build(
     config={
@@ -17,9 +17,16 @@ TABLE = ProviderTable.build(
 )
 
 
+#: What the proxy asks, shared by every row below: a route it remembers must never answer another request.
+CACHE = RouteCache(TABLE)
+
+
 def _where(method: str, path: str, headers: dict[str, str] | None = None) -> tuple[object, ...]:
-    """(provider, operation, upstream URL, priced, billable, path model): the route as a whole value."""
-    r = resolve(TABLE, method, path, headers or {})
+    """(provider, operation, upstream URL, priced, billable, path model): the route as a whole value, as the
+    proxy gets it the second time (from the cache; the first answer is `resolve`'s own)."""
+    first = CACHE.resolve(method, path, headers or {})
+    r = CACHE.resolve(method, path, headers or {})
+    assert r == first == resolve(TABLE, method, path, headers or {})
     return (r.provider.name, r.operation, f"{r.provider.origin}{r.upstream_path}", r.priced, r.billable, r.path_model)
 
 
@@ -96,3 +103,20 @@ def test_paths_no_provider_api_has_are_unknown(path: str) -> None:
 
 def test_every_plain_path_is_a_priced_route() -> None:
     assert all(resolve(TABLE, "POST", path, {}).priced for path in PLAIN_PATHS)
+
+
+def test_the_route_cache_stays_bounded_whatever_paths_clients_send() -> None:
+    cache = RouteCache(TABLE, size=64, longest_path=40)
+    for n in range(1_000):
+        cache.resolve("GET", f"/v1/files/file-{n}", {})
+    kept = len(cache)
+    long = cache.resolve("GET", "/v1/files/" + "x" * 100, {})  # answered, not kept
+    assert (0 < kept <= 64, len(cache) == kept, long.operation) == (True, True, "files")
+
+
+def test_a_cached_path_with_another_providers_header_is_routed_afresh() -> None:
+    cache = RouteCache(TABLE)
+    plain = cache.resolve("GET", "/v1/models", {})
+    anthropic = cache.resolve("GET", "/v1/models", {"anthropic-version": "2023-06-01"})
+    chosen = cache.resolve("GET", "/v1/models", {"x-majordomo-provider": "azure"})
+    assert (plain.provider.name, anthropic.provider.name, chosen.provider.name) == ("openai", "anthropic", "azure")

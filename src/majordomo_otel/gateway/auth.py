@@ -7,6 +7,7 @@ Revocation through the same cache is immediate; other processes see it within th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import wire
@@ -39,10 +40,13 @@ class Authenticator:
     def __init__(self, cache: KeyCache) -> None:
         self._cache = cache
 
-    async def check(self, key: str | None, *, origin: str = "<this gateway's URL>") -> AuthOutcome:
-        """`origin` is how the client reached this gateway, so a missing key can say where to send it."""
+    async def check(
+        self, key: str | None, *, origin: Callable[[], str] = lambda: "<this gateway's URL>"
+    ) -> AuthOutcome:
+        """`origin()` is how the client reached this gateway, so a missing key can say where to send it (asked
+        only then: it reads the request's Host)."""
         if not key:
-            return AuthOutcome(False, reason=_MISSING.format(origin=origin))
+            return AuthOutcome(False, reason=_MISSING.format(origin=origin()))
         if not is_well_formed(key):
             return _MALFORMED
         try:

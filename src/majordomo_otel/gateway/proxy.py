@@ -36,7 +36,7 @@ from .pricing import Pricer
 from .providers import Family, ProviderTable, StreamUsage
 from .record import RequestRecord, new_request_id
 from .request_body import BodyFacts, read_body_facts
-from .routes import SUPPORTED, Route, UnknownProvider, UnknownRoute, resolve
+from .routes import SUPPORTED, Route, RouteCache, UnknownProvider, UnknownRoute
 from .settings import Settings
 from .span_plan import SpanPlan
 from .spans import GatewaySpans
@@ -92,7 +92,7 @@ class Proxy:
         self._pricer = pricer
         self._spans = spans
         self._metrics = metrics
-        self._table = table
+        self._routes = RouteCache(table)
         self._credentials = credentials
         self._budgets = budgets
         self._hosts = {p.name: _host(p.origin or "") for p in table}  # span attribute, once, not per request
@@ -102,7 +102,7 @@ class Proxy:
         headers = request.headers
         path = request.rel_url.raw_path  # as sent: never decoded, see routes
         try:
-            route = resolve(self._table, request.method, path, headers)
+            route = self._routes.resolve(request.method, path, headers)
         except UnknownProvider as exc:
             return _reply(None, 400, str(exc))
         except UnknownRoute:
@@ -118,7 +118,7 @@ class Proxy:
         creds = read_client_credentials(headers, request.query)
         key_id = None
         if self._settings.auth:
-            outcome = await self._auth.check(creds.majordomo_key, origin=f"{request.scheme}://{request.host}")
+            outcome = await self._auth.check(creds.majordomo_key, origin=lambda: f"{request.scheme}://{request.host}")
             if not outcome.ok:
                 return _reply(family, outcome.status, outcome.reason)
             key_id = outcome.key_id

@@ -79,6 +79,9 @@ _FREE_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _DEPLOYMENT: Final = re.compile(r"^/deployments/(?P<name>[^/]+)(?P<rest>/.*)$")  # Azure OpenAI
 
 _PROVIDER_HEADER: Final = wire.PROVIDER.lower()  # headers arrive case-insensitive, or lower-case from tests
+#: The provider SDKs' own headers that say whose `/v1/...` a request is.
+_ANTHROPIC_VERSION: Final = "anthropic-version"
+_GOOGLE_KEY: Final = "x-goog-api-key"
 
 #: Root paths registered as plain routes (a dict lookup in aiohttp); everything else goes through the catch-all.
 PLAIN_PATHS: Final = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages")
@@ -120,13 +123,41 @@ def resolve(table: ProviderTable, method: str, raw_path: str, headers: Mapping[s
     return _route(provider, method, path[3:])
 
 
+class RouteCache:
+    """`resolve` for one table, remembered: the same method, path and provider-choosing headers always give the
+    same route, and every request asks. Paths are the client's, so only short ones are kept, and at most
+    `size` of them (the whole cache is dropped when full): a client sending endless new paths costs a lookup
+    each, never memory. Unknown paths and providers are not kept (they raise each time)."""
+
+    def __init__(self, table: ProviderTable, size: int = 512, longest_path: int = 256) -> None:
+        self._table = table
+        self._size = size
+        self._longest = longest_path
+        self._routes: dict[tuple[str, str, str | None, bool, bool], Route] = {}
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def resolve(self, method: str, raw_path: str, headers: Mapping[str, str]) -> Route:
+        # Everything `resolve` reads: the method, the raw path and the three headers that may pick the provider.
+        key = (method, raw_path, headers.get(_PROVIDER_HEADER), _ANTHROPIC_VERSION in headers, _GOOGLE_KEY in headers)
+        if (route := self._routes.get(key)) is not None:
+            return route
+        route = resolve(self._table, method, raw_path, headers)
+        if len(raw_path) <= self._longest:
+            if len(self._routes) >= self._size:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
+
+
 def _root_family(path: str, headers: Mapping[str, str]) -> Family:
     """Whose root path this is, by the path, else by the provider SDK's own headers."""
     if path.startswith(("/v1beta/", "/v1alpha/")) or _GEMINI_MODEL.match(path):
         return Family.GEMINI
-    if _ANTHROPIC_ROOT.match(path) or "anthropic-version" in headers:
+    if _ANTHROPIC_ROOT.match(path) or _ANTHROPIC_VERSION in headers:
         return Family.ANTHROPIC
-    if "x-goog-api-key" in headers:
+    if _GOOGLE_KEY in headers:
         return Family.GEMINI
     return Family.OPENAI
 

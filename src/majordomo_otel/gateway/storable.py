@@ -9,6 +9,7 @@ value still shows that something was there) and the record names the fields that
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Final
 
@@ -33,6 +34,7 @@ _TEXT_FIELDS: Final = (
     "span_id",
     "parent_span_id",
 )
+_TEXT_VALUES: Final = operator.attrgetter(*_TEXT_FIELDS)
 
 
 def storable(text: str) -> str:
@@ -43,14 +45,23 @@ def storable(text: str) -> str:
 
 
 def make_storable(record: RequestRecord) -> list[str]:
-    """Clean every text value of `record` in place; return what changed (also noted in `error_message`)."""
+    """Clean every text value of `record` in place; return what changed (also noted in `error_message`).
+
+    Every request passes here and almost every record is plain ASCII without NUL: one check of all its text
+    at once answers that (about 40 calls fewer than looking at each value), and only the rest is cleaned.
+    """
+    metadata = record.raw_metadata
+    text = "".join([value for value in _TEXT_VALUES(record) if value is not None])
+    if metadata:
+        text += "".join(metadata) + "".join(metadata.values())
+    if text.isascii() and "\x00" not in text:
+        return []
     changed: list[str] = []
     for name in _TEXT_FIELDS:
         value = getattr(record, name)
         if value is not None and (clean := storable(value)) is not value:
             setattr(record, name, clean)
             changed.append(name)
-    metadata = record.raw_metadata
     for key, value in list(metadata.items()):
         clean_key, clean_value = storable(key), storable(value)
         if clean_key is not key or clean_value is not value:
