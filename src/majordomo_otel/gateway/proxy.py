@@ -347,7 +347,8 @@ class Proxy:
                 if sent:
                     await response.write(sent)
             if complete:
-                await self._settle(reader, record, plan)
+                if record.response_time_ms is None:  # not settled at its last bytes or terminal event
+                    await self._settle(reader, record, plan)
                 if body_filter is not None and (rest := body_filter.flush()):
                     await response.write(rest)
                 await response.write_eof()
