@@ -4,10 +4,13 @@
 
 Why: this machine is shared, and its speed swings 2-3x between sessions and ±10 % between rounds, so CPU
 time per request (bench_gateway.py) cannot tell a 5 % change from noise. Valgrind's callgrind counts the
-instructions a process executes (all threads), which does not depend on what else the machine runs: the
-same gateway gives the same count within about 1 % run after run. Instructions are not time (a cache miss
-costs more than an add), but between two versions of the same Python code on the same interpreter and
-libraries they track CPU time closely, and their ratio is the regression figure that holds still.
+instructions a process executes (all threads), which barely depends on what else the machine runs: on a
+quiet machine the same gateway gives the same count within about 1 % run after run. Under load each request
+takes longer, so the gateway's timers (the writer's linger, key and budget refreshes) run more often per
+request and every target's count rises a few %: hence interleaved rounds, the lowest count of each kept,
+and ratios read within one run. Instructions are not time (a cache miss costs more than an add), but
+between two versions of the same Python code on the same interpreter and libraries they track CPU time
+closely, and their ratio is the regression figure that holds still.
 
 How: every target runs under `valgrind --tool=callgrind` (about 50x slower, so a few hundred requests per
 cell) in front of the stand-in provider (`majordomo sim`, native); after a warm-up, for each cell its counters
@@ -160,10 +163,8 @@ async def _instructions(target: Target, requests: int, concurrency: int, stream:
 def _table(results: dict[str, dict[str, float]], baseline: str | None) -> list[str]:
     """One row per cell and target: thousands of instructions per request, and the ratios to the baseline and floor."""
     ratios = [name for name in (baseline, FLOOR) if name in results]
-    lines = [
-        "| cell | target | k instr/req | " + " | ".join(f"x {name}" for name in ratios) + " |",
-        "|---|---|---|" + "---|" * len(ratios),
-    ]
+    head = ["cell", "target", "k instr/req", *(f"x {name}" for name in ratios)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell, _, _ in CELLS:
         for name, counts in results.items():
             row = [
