@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from majordomo_otel._tasks import stop_task
 from majordomo_otel.gateway.budgets import Budgets, budget_usage, create_budget
 from majordomo_otel.gateway.budgets._local import FILE_NAME
 from majordomo_otel.gateway.record import RequestRecord
@@ -53,8 +54,7 @@ async def gateway_process(store: Store, spool: Path) -> Budgets:
 async def killed(budgets: Budgets) -> None:
     """As `kill -9` leaves it: the task stops, nothing is flushed or saved."""
     assert budgets._task is not None
-    budgets._task.cancel()
-    await asyncio.wait({budgets._task})
+    await stop_task(budgets._task)
 
 
 async def test_a_stale_state_file_never_makes_a_later_flush_count_as_done(store: Store, tmp_path: Path) -> None:
