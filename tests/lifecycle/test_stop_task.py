@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from majordomo_otel._tasks import stop_task
 
@@ -44,3 +47,28 @@ async def test_a_task_that_failed_is_awaited_without_raising() -> None:
     await asyncio.sleep(0)
     await stop_task(task)
     assert (task.done(), type(task.exception())) == (True, RuntimeError)
+
+
+async def test_a_task_that_refuses_every_cancellation_is_left_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug, not a state to wait out: the shutdown goes on without it."""
+    done = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not done.is_set():
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.ERROR, logger="majordomo_otel"):
+        stopped = await stop_task(task, give_up_after=0.3)
+    running = not task.done()
+    done.set()
+    await task
+    assert (stopped, running, [r.getMessage().split(" still running ")[1] for r in caplog.records]) == (
+        False,
+        True,
+        ["0.3 s after it was cancelled: shutting down without it"],
+    )
