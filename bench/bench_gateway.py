@@ -44,21 +44,13 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _gateways import BASE_HEADERS, CHAT, PATH, STREAM, STREAM_HEADERS, VENV_BIN, clean_env, create_key, src_env
 from _load import LoadResult, run_streams, run_wrk, wrk_script
 from _procs import PG_DEFAULT, cpu_seconds, free_port, require_tools, start, stop
 
 BENCH = Path(__file__).parent
-VENV_BIN = Path(sys.executable).parent
 LOAD_CORE = 0
 GATEWAY_CORE = 1
-PATH = "/v1/chat/completions"
-CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
-STREAM = (
-    b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},'
-    b'"messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
-)
-BASE_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-not-a-real-key"}
-STREAM_HEADERS = {"X-Sim-Chunks": "20"}
 # The TTFB cells pace the stream as a model would (the sim sleeps before every write), so the first
 # chunk leaves long before the last and "first byte" means something; wrk cells are unpaced (max rate).
 PACED_HEADERS = {"X-Sim-Delay-Ms": "5"}
@@ -117,29 +109,6 @@ class Cell:
 # --- setting up targets -----------------------------------------------------------------------------
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
-    return env | {"MAJORDOMO_LOG_LEVEL": "WARNING"} | extra
-
-
-def _src_env(env: dict[str, str], src: Path | None) -> dict[str, str]:
-    """`src` (another checkout's `src/`, e.g. an older commit's) first on the path: its gateway runs instead."""
-    return env if src is None else env | {"PYTHONPATH": str(src)}
-
-
-def _create_key(database_url: str, src: Path | None = None) -> str:
-    out = subprocess.run(
-        [str(VENV_BIN / "majordomo"), "keys", "create", "bench", "--database-url", database_url],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=_src_env(_clean_env(), src),
-    ).stdout
-    match = re.search(r"mdm_sk_\S+", out)
-    assert match, out
-    return match.group(0)
-
-
 def _sqlite_counter(path: Path) -> Callable[[], Awaitable[int]]:
     async def count() -> int:
         with sqlite3.connect(path) as conn:
@@ -170,12 +139,12 @@ def _start_gateway(
     src: Path | None = None,
 ) -> Target:
     port = free_port()
-    key = _create_key(database_url, src) if auth else None
+    key = create_key(database_url, src) if auth else None
     argv = [str(VENV_BIN / "majordomo"), "gateway", "--port", str(port), "--database-url", database_url]
     argv += ["--openai-base-url", sim_url, "--spool-dir", str(tmp / f"spool-{port}")]
     if not auth:
         argv.append("--no-auth")
-    env = _src_env(env or _clean_env(), src)
+    env = src_env(env or clean_env(), src)
     proc = start(argv, core=GATEWAY_CORE, port=port, log=tmp / f"{name}.log", env=env)
     return Target(name, f"http://127.0.0.1:{port}", proc, key)
 
@@ -183,7 +152,7 @@ def _start_gateway(
 def _start_baseline(name: str, script: str, tmp: Path, sim_url: str) -> Target:
     port = free_port()
     argv = [sys.executable, str(BENCH / script), "--port", str(port), "--upstream", sim_url]
-    proc = start(argv, core=GATEWAY_CORE, port=port, log=tmp / f"{name}.log", env=_clean_env())
+    proc = start(argv, core=GATEWAY_CORE, port=port, log=tmp / f"{name}.log", env=clean_env())
     return Target(name, f"http://127.0.0.1:{port}", proc)
 
 
@@ -416,7 +385,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 core=LOAD_CORE,
                 port=sim_port,
                 log=tmp / "sim.log",
-                env=_clean_env(),
+                env=clean_env(),
             )
         )
         sim_url = f"http://127.0.0.1:{sim_port}"
@@ -427,7 +396,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 core=LOAD_CORE,
                 port=sink_port,
                 log=tmp / "otlp.log",
-                env=_clean_env(),
+                env=clean_env(),
             )
         )
 
@@ -444,11 +413,11 @@ async def main_async(args: argparse.Namespace) -> int:
             """Only the targets asked for are started (with the one an added figure is measured against)."""
             return not args.targets or name in wanted
 
-        otlp_env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
+        otlp_env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
         targets.append(Target("direct", sim_url))
         sqlite_gateways: list[tuple[str, str, bool, dict[str, str] | None, Path | None]] = [
             ("gateway sqlite+auth", "auth.db", True, None, None),
-            ("gateway sqlite+auth no-journal", "nojournal.db", True, _clean_env(MAJORDOMO_JOURNAL="off"), None),
+            ("gateway sqlite+auth no-journal", "nojournal.db", True, clean_env(MAJORDOMO_JOURNAL="off"), None),
             ("gateway sqlite no-auth", "noauth.db", False, None, None),
         ]
         if args.baseline_src:

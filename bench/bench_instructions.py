@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import subprocess
@@ -46,18 +45,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _gateways import BASE_HEADERS, CHAT, PATH, STREAM, STREAM_HEADERS, VENV_BIN, clean_env, create_key, src_env
 from _procs import PG_DEFAULT, free_port, stop, wait_listening
 
 BENCH = Path(__file__).parent
-VENV_BIN = Path(sys.executable).parent
-PATH = "/v1/chat/completions"
-CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
-STREAM = (
-    b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},'
-    b'"messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
-)
-HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-not-a-real-key"}
-STREAM_HEADERS = {"X-Sim-Chunks": "20"}
 CELLS = (("chat c1", False, 1), ("chat c64", False, 64), ("stream c1", True, 1), ("stream c64", True, 64))
 FLOOR = "aiohttp+aiohttp"
 
@@ -70,25 +61,6 @@ class Target:
     profile: Path  # callgrind's out file: each dump is written beside it as `<profile>.<n>`
     key: str | None = None
     dumps: int = 0
-
-
-def _env(src: Path | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
-    env |= {"MAJORDOMO_LOG_LEVEL": "WARNING", **extra}
-    return env | {"PYTHONPATH": str(src)} if src is not None else env
-
-
-def _create_key(database_url: str, src: Path | None) -> str:
-    out = subprocess.run(
-        [str(VENV_BIN / "majordomo"), "keys", "create", "bench", "--database-url", database_url],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=_env(src),
-    ).stdout
-    match = re.search(r"mdm_sk_\S+", out)
-    assert match, out
-    return match.group(0)
 
 
 def _start(name: str, argv: list[str], tmp: Path, env: dict[str, str], port: int, key: str | None = None) -> Target:
@@ -106,15 +78,17 @@ def _gateway(
     name: str, tmp: Path, sim_url: str, database_url: str, src: Path | None = None, env: dict[str, str] | None = None
 ) -> Target:
     port = free_port()
-    key = _create_key(database_url, src)
+    key = create_key(database_url, src)
     argv = [str(VENV_BIN / "majordomo"), "gateway", "--port", str(port), "--database-url", database_url]
     argv += ["--openai-base-url", sim_url, "--spool-dir", str(tmp / f"spool-{port}")]
-    return _start(name, argv, tmp, _env(src, **(env or {})), port, key)
+    return _start(name, argv, tmp, src_env(clean_env(**(env or {})), src), port, key)
 
 
 async def _send(target: Target, requests: int, concurrency: int, stream: bool) -> None:
     """`requests` requests at `concurrency`, each response read to its end; any non-200 is an error."""
-    headers = HEADERS | (STREAM_HEADERS if stream else {}) | ({"X-Majordomo-Key": target.key} if target.key else {})
+    headers = (
+        BASE_HEADERS | (STREAM_HEADERS if stream else {}) | ({"X-Majordomo-Key": target.key} if target.key else {})
+    )
     body = STREAM if stream else CHAT
     todo = iter(range(requests))
     failures: list[int] = []
@@ -139,7 +113,7 @@ def _control(target: Target, command: str) -> None:
 
 def _spawn(argv: list[str], port: int) -> subprocess.Popen[bytes]:
     """A helper process (the sim, the OTLP sink), natively, once it listens."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
     wait_listening(port, proc)
     return proc
 
@@ -205,7 +179,7 @@ async def main_async(args: argparse.Namespace) -> str:
         if FLOOR in wanted:
             port = free_port()
             argv = [sys.executable, str(BENCH / "_passthrough_aiohttp.py"), "--port", str(port), "--upstream", sim_url]
-            targets.append(_start(FLOOR, argv, tmp, _env(), port))
+            targets.append(_start(FLOOR, argv, tmp, clean_env(), port))
         for target in targets:  # warm-up: first-request imports, caches, connection pools
             await _send(target, args.warmup, 8, stream=False)
             await _send(target, args.warmup, 8, stream=True)

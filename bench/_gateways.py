@@ -1,0 +1,48 @@
+"""What bench_gateway.py and bench_instructions.py share: the requests they send and how they set a gateway up.
+
+One place, so the two benches measure the same bodies against gateways started the same way, and a figure
+from one can be read beside the other's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+PATH = "/v1/chat/completions"
+CHAT = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
+STREAM = (
+    b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},'
+    b'"messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
+)
+BASE_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-not-a-real-key"}
+STREAM_HEADERS = {"X-Sim-Chunks": "20"}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without the developer's OTel and Majordomo settings, quiet logs, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MAJORDOMO_"))}
+    return env | {"MAJORDOMO_LOG_LEVEL": "WARNING"} | extra
+
+
+def src_env(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    """`src` (another checkout's `src/`, e.g. an older commit's) first on the path: its gateway runs instead."""
+    return env if src is None else env | {"PYTHONPATH": str(src)}
+
+
+def create_key(database_url: str, src: Path | None = None) -> str:
+    """A Majordomo key in that database, made by `majordomo keys create` (of `src`'s checkout, if given)."""
+    out = subprocess.run(
+        [str(VENV_BIN / "majordomo"), "keys", "create", "bench", "--database-url", database_url],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=src_env(clean_env(), src),
+    ).stdout
+    match = re.search(r"mdm_sk_\S+", out)
+    assert match, out
+    return match.group(0)
