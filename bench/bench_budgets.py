@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_gateway as bg
+from _gateways import clean_env
 from _procs import free_port, start, stop
 
 from majordomo_otel.gateway.budgets import Budget, Budgets, create_budget
@@ -222,7 +223,7 @@ async def main_async(args: argparse.Namespace) -> int:
             core=bg.LOAD_CORE,
             port=sim_port,
             log=tmp / "sim.log",
-            env=bg._clean_env(),
+            env=clean_env(),
         )
         try:
             lines += ["", "## end to end: gateway CPU per request", ""]

@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_gateway as bg
+from _gateways import clean_env, create_key
 from _procs import free_port, start, stop
 
 WORKLOADS = [
@@ -234,7 +235,7 @@ def _rounds(values: list[float]) -> str:
 def _start_sdk_route(tmp: Path, sim_url: str, db: Path, env: dict[str, str]) -> bg.Target:
     """The gateway as `majordomo gateway` runs it, but handed the SDK's OTLPSpanExporter (the route before)."""
     port = free_port()
-    key = bg._create_key(f"sqlite:///{db}")
+    key = create_key(f"sqlite:///{db}")
     argv = [sys.executable, str(Path(__file__).resolve()), "--serve-sdk-route", "--port", str(port)]
     argv += ["--database-url", f"sqlite:///{db}", "--openai-base-url", sim_url, "--spool-dir", str(tmp / "sdk-spool")]
     proc = start(argv, core=bg.GATEWAY_CORE, port=port, log=tmp / "sdk-route.log", env=env)
@@ -267,14 +268,12 @@ async def end_to_end(args: argparse.Namespace, tmp: Path, sim_url: str, sink_url
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
         starts: list[tuple[str, Callable[[Path], bg.Target]]] = [
-            (OFF, lambda db: bg._start_gateway(OFF, tmp, sim_url, f"sqlite:///{db}", auth=True, env=bg._clean_env())),
+            (OFF, lambda db: bg._start_gateway(OFF, tmp, sim_url, f"sqlite:///{db}", auth=True, env=clean_env())),
             (
                 OURS,
-                lambda db: bg._start_gateway(
-                    OURS, tmp, sim_url, f"sqlite:///{db}", auth=True, env=bg._clean_env(**otlp)
-                ),
+                lambda db: bg._start_gateway(OURS, tmp, sim_url, f"sqlite:///{db}", auth=True, env=clean_env(**otlp)),
             ),
-            (SDK, lambda db: _start_sdk_route(tmp, sim_url, db, bg._clean_env(**otlp))),
+            (SDK, lambda db: _start_sdk_route(tmp, sim_url, db, clean_env(**otlp))),
         ]
         for name, starter in starts:
             db = tmp / f"{len(targets)}.db"
@@ -315,7 +314,7 @@ async def main_async(args: argparse.Namespace) -> int:
     procs = []
     try:
         sim_port, sink_port = free_port(), free_port()
-        env = bg._clean_env()
+        env = clean_env()
         sim_argv = [sys.executable, "-m", "majordomo_otel.sim", "--port", str(sim_port)]
         procs.append(start(sim_argv, core=bg.LOAD_CORE, port=sim_port, log=tmp / "sim.log", env=env))
         sink_argv = [sys.executable, str(bg.BENCH / "_otlp_sink.py"), "--port", str(sink_port)]

@@ -38,9 +38,10 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _gateways import BASE_HEADERS, CHAT, PATH, clean_env, create_key
 from _load import LoadResult, run_wrk, wrk_script
 from _procs import PG_DEFAULT, cpu_seconds, free_port, require_tools, start, stop, wait_listening
-from bench_gateway import BASE_HEADERS, CHAT, PATH, _clean_env, _create_key, _pg_counter, _sqlite_counter
+from bench_gateway import _pg_counter, _sqlite_counter
 
 BENCH = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
@@ -73,7 +74,7 @@ class Cell:
 
 def _gateway(name: str, tmp: Path, sim_url: str, database_url: str, workers: int, env: dict[str, str]) -> Target:
     port = free_port()
-    key = _create_key(database_url)
+    key = create_key(database_url)
     argv = [str(VENV_BIN / "majordomo"), "gateway", "--port", str(port), "--database-url", database_url]
     argv += ["--openai-base-url", sim_url, "--spool-dir", str(tmp / f"spool-{port}"), "--workers", str(workers)]
     argv += ["--log-level", "INFO"]  # the supervisor's "workers listening" line; nothing is logged per request
@@ -154,9 +155,9 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         sim_port, sink_port = free_port(), free_port()
         sim = [sys.executable, "-m", "majordomo_otel.sim", "--port", str(sim_port)]
-        aux.append(start(sim, core=LOAD_CORE, port=sim_port, log=tmp / "sim.log", env=_clean_env()))
+        aux.append(start(sim, core=LOAD_CORE, port=sim_port, log=tmp / "sim.log", env=clean_env()))
         sink = [sys.executable, str(BENCH / "_otlp_sink.py"), "--port", str(sink_port)]
-        aux.append(start(sink, core=LOAD_CORE, port=sink_port, log=tmp / "otlp.log", env=_clean_env()))
+        aux.append(start(sink, core=LOAD_CORE, port=sink_port, log=tmp / "otlp.log", env=clean_env()))
         sim_url = f"http://127.0.0.1:{sim_port}"
 
         floor_port = free_port()
@@ -168,12 +169,12 @@ async def main_async(args: argparse.Namespace) -> int:
             "--upstream",
             sim_url,
         ]
-        floor_proc = start(floor, core=GATEWAY_CORE, port=floor_port, log=tmp / "floor.log", env=_clean_env())
+        floor_proc = start(floor, core=GATEWAY_CORE, port=floor_port, log=tmp / "floor.log", env=clean_env())
         targets.append(Target("aiohttp+aiohttp pass-through (floor)", f"http://127.0.0.1:{floor_port}", floor_proc))
         for workers in (1, 2):
             db = tmp / f"w{workers}.db"
             t = _gateway(
-                f"gateway sqlite+auth --workers {workers}", tmp, sim_url, f"sqlite:///{db}", workers, _clean_env()
+                f"gateway sqlite+auth --workers {workers}", tmp, sim_url, f"sqlite:///{db}", workers, clean_env()
             )
             t.count_rows = _sqlite_counter(db)
             targets.append(t)
@@ -181,7 +182,7 @@ async def main_async(args: argparse.Namespace) -> int:
             conn = await asyncpg.connect(args.pg)
             await conn.execute(f'CREATE SCHEMA "{schema}"')
             await conn.close()
-            otlp = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
+            otlp = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}")
             for workers in (1, 2):
                 name = f"gateway postgres+auth+OTLP --workers {workers}"
                 t = _gateway(name, tmp, sim_url, f"{args.pg}?schema={schema}", workers, otlp)
