@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
-from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from majordomo_otel.gateway.app import GATEWAY, Gateway, create_app, runner_options
@@ -60,6 +60,25 @@ class FreezableProxy(TcpProxy):  # type: ignore[misc,valid-type]
                 writer.write_eof()
 
 
+class CapturedMetrics(MetricExporter):
+    """A metric exporter that keeps what it was last sent: the gateway's metrics as an OTLP exporter
+    would get them (the local histograms merged in), read after `flush` (or the gateway's shutdown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: MetricsData | None = None
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object) -> MetricExportResult:
+        self.last = metrics_data
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+        pass
+
+
 @dataclass
 class Harness:
     url: str
@@ -68,6 +87,13 @@ class Harness:
     gateway: Gateway
     spans: InMemorySpanExporter
     runner: web.AppRunner
+
+    def metrics(self, captured: CapturedMetrics) -> MetricsData:
+        """Collect and export the gateway's metrics now (into `captured`, given to `start_gateway`)."""
+        assert self.gateway.meter_provider is not None
+        self.gateway.meter_provider.force_flush()
+        assert captured.last is not None
+        return captured.last
 
     def headers(self, **extra: str) -> dict[str, str]:
         return {"X-Majordomo-Key": self.key, **extra}
@@ -102,10 +128,10 @@ async def start_gateway(
     *,
     sim: SimServer,
     exporter: InMemorySpanExporter | None = None,
-    metric_reader: MetricReader | None = None,
+    metric_exporter: MetricExporter | None = None,
 ) -> Harness:
     exporter = exporter or InMemorySpanExporter()
-    app = create_app(settings, span_exporter=exporter, metric_reader=metric_reader)
+    app = create_app(settings, span_exporter=exporter, metric_exporter=metric_exporter)
     runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
-from gateway_harness import sim_settings, start_gateway
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from dirty_equals import IsFloat
+from gateway_harness import CapturedMetrics, sim_settings, start_gateway
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData
 
 from majordomo_otel.sim import SimServer
 
 CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 
 
-def _points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict, float]]]:
-    data = reader.get_metrics_data()
+def _points(data: MetricsData) -> dict[str, list[tuple[dict, float]]]:
     out: dict[str, list[tuple[dict, float]]] = {}
     for resource_metrics in data.resource_metrics:
         for scope in resource_metrics.scope_metrics:
@@ -30,9 +30,9 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict, float]]]
 async def test_requests_tokens_cost_and_durations_are_measured_without_user_ids(
     sim: SimServer, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
-    reader = InMemoryMetricReader()
+    captured = CapturedMetrics()
     gw = await start_gateway(
-        sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool"), sim=sim, metric_reader=reader
+        sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool"), sim=sim, metric_exporter=captured
     )
     try:
         tags = {"X-Majordomo-Feature": "research", "X-Majordomo-User-Id": "u-42", "X-Majordomo-Session-Id": "s-9"}
@@ -41,9 +41,10 @@ async def test_requests_tokens_cost_and_durations_are_measured_without_user_ids(
                 assert resp.status == 200
         [record, _] = await gw.records(expected=2)
     finally:
-        await gw.runner.cleanup()
+        await gw.runner.cleanup()  # the meter provider's shutdown exports one last time
 
-    points = _points(reader)
+    assert captured.last is not None
+    points = _points(captured.last)
     series = {
         "gen_ai.provider.name": "openai",
         "majordomo.provider": "openai",
@@ -64,3 +65,63 @@ async def test_requests_tokens_cost_and_durations_are_measured_without_user_ids(
         value for values in points.values() for attrs, _ in values for value in attrs.values()
     }
     assert not {"u-42", "s-9", "majordomo.user_id", "user.id", "session.id"} & every_attribute
+
+
+def _histogram(data: MetricsData, name: str) -> HistogramDataPoint:
+    [point] = [
+        p
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for p in metric.data.data_points
+    ]
+    assert isinstance(point, HistogramDataPoint)
+    return point
+
+
+async def test_durations_are_explicit_bucket_histograms_of_each_request(
+    sim: SimServer, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    captured = CapturedMetrics()
+    gw = await start_gateway(
+        sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool"), sim=sim, metric_exporter=captured
+    )
+    try:
+        for _ in range(3):
+            async with http.post(gw.url + "/v1/chat/completions", json=CHAT_BODY, headers=gw.headers()) as resp:
+                assert resp.status == 200
+        records = await gw.records(expected=3)
+        data = gw.metrics(captured)
+    finally:
+        await gw.runner.cleanup()
+
+    series = {
+        "gen_ai.provider.name": "openai",
+        "majordomo.provider": "openai",
+        "gen_ai.response.model": "gpt-4o-mini",
+        "majordomo.feature": "",
+        "http.response.status_code": 200,
+    }
+    bounds = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+    upstream = _histogram(data, "majordomo.gateway.upstream.duration")
+    overhead = _histogram(data, "majordomo.gateway.overhead")
+    for point in (upstream, overhead):
+        assert point == HistogramDataPoint(
+            attributes=series,
+            start_time_unix_nano=point.start_time_unix_nano,
+            time_unix_nano=point.time_unix_nano,
+            count=3,
+            sum=IsFloat(ge=3 * point.min, le=3 * point.max),
+            bucket_counts=point.bucket_counts,
+            explicit_bounds=bounds,
+            min=IsFloat(ge=0),
+            max=IsFloat(ge=point.min),
+            exemplars=[],
+        )
+        assert len(point.bucket_counts) == len(bounds) + 1
+        assert sum(point.bucket_counts) == 3
+        assert point.start_time_unix_nano < point.time_unix_nano
+    # Upstream time plus the gateway's own time is each request's whole response time.
+    total = sum(r.response_time_ms for r in records if r.response_time_ms is not None) / 1000
+    assert upstream.sum + overhead.sum == IsFloat(approx=total, delta=1e-6)

@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from .. import wire
@@ -28,7 +28,7 @@ from .budgets._metrics import observe_budgets
 from .credentials import ProviderCredentials
 from .custom_prices import CustomPrices
 from .keys import KeyCache
-from .metrics import GatewayMetrics, NoMetrics, build_meter_provider
+from .metrics import SCOPE, GatewayMetrics, NoMetrics, build_meter_provider, duration_histograms
 from .otlp.queue import ExportStats
 from .pricing import Pricer
 from .providers import ProviderTable
@@ -65,7 +65,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def create_app(
-    settings: Settings, *, span_exporter: SpanExporter | None = None, metric_reader: MetricReader | None = None
+    settings: Settings, *, span_exporter: SpanExporter | None = None, metric_exporter: MetricExporter | None = None
 ) -> web.Application:
     """Build the app. The store opens (and migrates) on startup; shutdown drains the writer."""
     store = open_store(settings.database_url)
@@ -81,11 +81,12 @@ def create_app(
     pricer = Pricer({p.name: p.price_id for p in table if p.price_id}, CustomPrices(settings.prices))
     set_buffer_cap(settings.usage_buffer_bytes)
     spans = GatewaySpans(span_output, settings.span_usage, {p.name: p.otel_name for p in table})
-    meter_provider = build_meter_provider(reader=metric_reader)
+    histograms = duration_histograms()
+    meter_provider = build_meter_provider(histograms, exporter=metric_exporter)
     credentials = ProviderCredentials(table, store, load_secret_box(), ttl=settings.key_cache_ttl)
     budgets = Budgets(store, interval=settings.budget_refresh_interval, state_dir=writer.spool.directory)
     if meter_provider is not None:
-        observe_budgets(meter_provider.get_meter("majordomo_otel.gateway"), budgets)
+        observe_budgets(meter_provider.get_meter(SCOPE.name), budgets)
     gateway = Gateway(settings, store, writer, keys, spans, export_stats, meter_provider, table, credentials, budgets)
 
     # auto_decompress off: request bodies go upstream as sent, gzip still gzip (request_body.py reads
@@ -105,7 +106,7 @@ def create_app(
         credentials=credentials,
         budgets=budgets,
         metrics=(
-            GatewayMetrics(meter_provider.get_meter("majordomo_otel.gateway"), {p.name: p.otel_name for p in table})
+            GatewayMetrics(meter_provider.get_meter(SCOPE.name), histograms, {p.name: p.otel_name for p in table})
             if meter_provider is not None
             else NoMetrics()
         ),

@@ -7,35 +7,52 @@ session ids live on spans and rows, never on metrics, where each distinct value 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
 from .._otlp import metric_exporter_from_env
 from ..tags import NAMED
+from .histograms import HistogramExporter, LocalHistogram
 from .record import RequestRecord
 from .spans import gateway_resource
 
+SCOPE = InstrumentationScope("majordomo_otel.gateway")
 _FEATURE = NAMED["feature"]  # the raw_metadata key
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+def duration_histograms() -> tuple[LocalHistogram, LocalHistogram]:
+    """The upstream duration and the gateway's own overhead, per request, in seconds."""
+    return (
+        LocalHistogram("majordomo.gateway.upstream.duration", unit="s", bounds=_DURATION_BUCKETS),
+        LocalHistogram("majordomo.gateway.overhead", unit="s", bounds=_DURATION_BUCKETS),
+    )
+
+
 def build_meter_provider(
-    *, reader: MetricReader | None = None, environ: Mapping[str, str] | None = None
+    histograms: Sequence[LocalHistogram] = (),
+    *,
+    exporter: MetricExporter | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> MeterProvider | None:
-    """OTLP metrics when an endpoint is configured (same `OTEL_*` variables as spans), else None:
-    measurements nobody reads are not worth their CPU on the hot path."""
+    """OTLP metrics when an endpoint is configured (same `OTEL_*` variables as spans) or `exporter` is
+    given, else None: measurements nobody reads are not worth their CPU on the hot path. Every export
+    carries `histograms` too."""
     environ = os.environ if environ is None else environ
-    readers: list[MetricReader] = [reader] if reader is not None else []
-    if reader is None and (exporter := metric_exporter_from_env(environ)) is not None:
-        readers.append(PeriodicExportingMetricReader(exporter))
-    if not readers:
+    exporter = exporter or metric_exporter_from_env(environ)
+    if exporter is None:
         return None
-    return MeterProvider(resource=gateway_resource(environ), metric_readers=readers)
+    resource = gateway_resource(environ)
+    if histograms:
+        exporter = HistogramExporter(exporter, histograms, scope=SCOPE, resource=resource)
+    reader = PeriodicExportingMetricReader(exporter)
+    return MeterProvider(resource=resource, metric_readers=[reader])
 
 
 class NoMetrics:
@@ -48,9 +65,14 @@ class NoMetrics:
 class GatewayMetrics:
     """Counters are summed here, per series, and read by observable instruments at collection time: a dict
     update per request instead of an SDK call (~9 µs each, attribute hashing mostly). The two
-    histograms stay SDK instruments (OTel has no observable histogram)."""
+    histograms are summed here too (`histograms.py`) and added to each export."""
 
-    def __init__(self, meter: Meter, provider_names: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        histograms: tuple[LocalHistogram, LocalHistogram],
+        provider_names: Mapping[str, str] | None = None,
+    ) -> None:
         #: provider name → gen_ai.provider.name (the provider table's), as on the spans
         self._provider_names = provider_names or {}
         self._series: dict[tuple[str, str, str, int], dict[str, AttributeValue]] = {}
@@ -68,12 +90,7 @@ class GatewayMetrics:
             unit="{token}",
         )
         meter.create_observable_counter("majordomo.gateway.cost", [self._observe(self._cost)], unit="USD")
-        self._upstream = meter.create_histogram(
-            "majordomo.gateway.upstream.duration", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS
-        )
-        self._overhead = meter.create_histogram(
-            "majordomo.gateway.overhead", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS
-        )
+        self._upstream, self._overhead = histograms
 
     def _observe(
         self, sums: Mapping[tuple[str, str, str, int], float], extra: Mapping[str, AttributeValue] | None = None
@@ -110,5 +127,5 @@ class GatewayMetrics:
         if record.total_cost is not None:
             self._cost[key] = self._cost.get(key, 0.0) + float(record.total_cost)
         if upstream_seconds is not None and record.response_time_ms is not None:
-            self._upstream.record(upstream_seconds, attrs)
-            self._overhead.record(max(record.response_time_ms / 1000 - upstream_seconds, 0.0), attrs)
+            self._upstream.record(upstream_seconds, key, attrs)
+            self._overhead.record(max(record.response_time_ms / 1000 - upstream_seconds, 0.0), key, attrs)

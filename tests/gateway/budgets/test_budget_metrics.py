@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 from _budget_helpers import INTERVAL, send
-from gateway_harness import Harness, sim_settings, start_gateway
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from gateway_harness import CapturedMetrics, Harness, sim_settings, start_gateway
+from opentelemetry.sdk.metrics.export import MetricsData
 
 from majordomo_otel.gateway.budgets import create_budget
 from majordomo_otel.sim import SimServer
@@ -19,19 +19,19 @@ COST = 0.00030285  # one request (see _budget_helpers)
 
 
 @pytest.fixture
-async def metered(sim: SimServer, tmp_path: Path) -> AsyncIterator[tuple[Harness, InMemoryMetricReader]]:
-    reader = InMemoryMetricReader()
+async def metered(sim: SimServer, tmp_path: Path) -> AsyncIterator[tuple[Harness, CapturedMetrics]]:
+    reader = CapturedMetrics()
     settings = sim_settings(sim, f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "spool", budget_refresh_interval=INTERVAL)
-    harness = await start_gateway(settings, sim=sim, metric_reader=reader)
+    harness = await start_gateway(settings, sim=sim, metric_exporter=reader)
     try:
         yield harness, reader
     finally:
         await harness.runner.cleanup()
 
 
-def gauges(reader: InMemoryMetricReader) -> dict[tuple[str, str], Any]:
+def gauges(data: MetricsData) -> dict[tuple[str, str], Any]:
     found = {}
-    for resource in reader.get_metrics_data().resource_metrics:
+    for resource in data.resource_metrics:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 if metric.name.startswith("majordomo.budget."):
@@ -42,7 +42,7 @@ def gauges(reader: InMemoryMetricReader) -> dict[tuple[str, str], Any]:
 
 
 async def test_each_budget_reports_its_spend_limit_and_values_over_it(
-    metered: tuple[Harness, InMemoryMetricReader], http: aiohttp.ClientSession
+    metered: tuple[Harness, CapturedMetrics], http: aiohttp.ClientSession
 ) -> None:
     gw, reader = metered
     await create_budget(gw.gateway.store, "research", "feature=research", limit="0.5", window="day")
@@ -53,7 +53,7 @@ async def test_each_budget_reports_its_spend_limit_and_values_over_it(
     await gw.records(expected=3)
     day = {"majordomo.budget.window": "day", "majordomo.budget.mode": "block"}
     week = {"majordomo.budget.window": "week", "majordomo.budget.mode": "warn"}
-    assert gauges(reader) == {
+    assert gauges(gw.metrics(reader)) == {
         ("majordomo.budget.spend", "research"): (round(3 * COST, 12), day),
         ("majordomo.budget.limit", "research"): (0.5, day),
         ("majordomo.budget.over_limit", "research"): (0, day),
