@@ -20,9 +20,11 @@ executed / requests. Timers (key refresh, metrics) run at 1/50 of the request ra
 their share is slightly overstated, the same for every target.
 
 Targets: `gateway sqlite+auth` (this checkout, a real key), `gateway postgres+auth+OTLP` (full accounting:
-PostgreSQL records, spans exported to a local OTLP sink), `gateway sqlite+auth @ NAME` (another checkout's
-`src/`, with --baseline-src) and `aiohttp+aiohttp` (the pass-through floor). Workloads: bench_gateway's chat
-and 20-chunk stream bodies, at concurrency 1 and 64.
+PostgreSQL records, spans and metrics exported to a local OTLP sink), `gateway postgres+auth+OTLP traces`
+(the same with `OTEL_METRICS_EXPORTER=none`: PostgreSQL and spans only), `gateway sqlite+auth @ NAME` (another
+checkout's `src/`, with --baseline-src; with `gateway postgres+auth+OTLP` selected, that checkout's full
+accounting runs too, as `gateway postgres+auth+OTLP @ NAME`) and `aiohttp+aiohttp` (the pass-through floor).
+Workloads: bench_gateway's chat and 20-chunk stream bodies, at concurrency 1 and 64.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from _procs import PG_DEFAULT, free_port, stop, wait_listening
 BENCH = Path(__file__).parent
 CELLS = (("chat c1", False, 1), ("chat c64", False, 64), ("stream c1", True, 1), ("stream c64", True, 64))
 FLOOR = "aiohttp+aiohttp"
+FULL = "gateway postgres+auth+OTLP"
 
 
 @dataclass
@@ -170,12 +173,19 @@ async def main_async(args: argparse.Namespace) -> str:
             targets.append(_gateway("gateway sqlite+auth", tmp, sim_url, f"sqlite:///{tmp / 'new.db'}"))
         if baseline:
             targets.append(_gateway(baseline, tmp, sim_url, f"sqlite:///{tmp / 'old.db'}", src=args.baseline_src))
-        if "gateway postgres+auth+OTLP" in wanted:
+        otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
+        full: list[tuple[str, dict[str, str], Path | None]] = []  # name, environment, src
+        if FULL in wanted:
+            full.append((FULL, otlp, None))
+            if args.baseline_src:
+                full.append((f"{FULL} @ {args.baseline_name}", otlp, args.baseline_src))
+        if f"{FULL} traces" in wanted:
+            full.append((f"{FULL} traces", {**otlp, "OTEL_METRICS_EXPORTER": "none"}, None))
+        for i, (name, env, src) in enumerate(full):
             conn = await asyncpg.connect(args.pg)
-            await conn.execute(f'CREATE SCHEMA "{schema}"')
+            await conn.execute(f'CREATE SCHEMA "{schema}_{i}"')
             await conn.close()
-            otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
-            targets.append(_gateway("gateway postgres+auth+OTLP", tmp, sim_url, f"{args.pg}?schema={schema}", env=otlp))
+            targets.append(_gateway(name, tmp, sim_url, f"{args.pg}?schema={schema}_{i}", env=env, src=src))
         if FLOOR in wanted:
             port = free_port()
             argv = [sys.executable, str(BENCH / "_passthrough_aiohttp.py"), "--port", str(port), "--upstream", sim_url]
@@ -193,9 +203,10 @@ async def main_async(args: argparse.Namespace) -> str:
     finally:
         for proc in [t.proc for t in targets] + procs:
             stop(proc, timeout=120)
-        if "gateway postgres+auth+OTLP" in set(args.targets):
+        if full:
             conn = await asyncpg.connect(args.pg)
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for i in range(len(full)):
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_{i}" CASCADE')
             await conn.close()
     when = datetime.now(UTC)
     lines = [
@@ -227,7 +238,7 @@ def main() -> int:
     parser.add_argument(
         "--targets",
         nargs="+",
-        default=["gateway sqlite+auth", "gateway postgres+auth+OTLP", FLOOR],
+        default=["gateway sqlite+auth", FULL, FLOOR],
         help="which of this checkout's targets to run (the baseline runs whenever --baseline-src is given)",
     )
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL for the full-accounting target")
