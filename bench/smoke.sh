@@ -28,4 +28,5 @@ run bench_partitions.py --rows 20000 --chunk 10000 --insert-records 1000 --batch
 run bench_replicas.py --concurrency 4
 # callgrind is ~50x slower (~40 s to start a gateway): a handful of requests through this checkout's gateway.
 run bench_instructions.py --requests 5 --warmup 2 --targets "gateway sqlite+auth" --out "$out/instructions.md"
+run bench_calls.py --baseline-src ../src --baseline-name self --requests 50
 echo "bench smoke: all passed"

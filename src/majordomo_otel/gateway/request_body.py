@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from .json_parse import parse_json
+
 Body = bytes | bytearray
 _T = TypeVar("_T")
 
@@ -76,13 +78,13 @@ async def _off_loop(fn: Callable[..., _T], *args: object) -> _T:
 
 
 def scan(body: Body) -> BodyFacts:
-    """Facts of an uncompressed body: `json.loads` when small, the bounded scanner otherwise."""
+    """Facts of an uncompressed body: parsed whole (as `json.loads` would) when small, else the bounded scanner."""
     if not body:
         return BodyFacts()
     if len(body) > FAST_PATH_BYTES:
         return _Scanner(body).facts()
     try:
-        data = json.loads(body)
+        data = parse_json(body)
     except RecursionError:  # deeply nested but small: the scanner does not recurse
         return _Scanner(body).facts()
     except ValueError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..json_parse import parse_json
 from ._budget import BUFFER_BUDGET
 from ._decode import DecodeError, Decoder, decoder_for
 from ._sse import SSEError, SSESplitter, event_data
@@ -63,7 +64,7 @@ def json_error_message(exc: json.JSONDecodeError, raw: bytes, where: str) -> str
 def loads(raw: bytes, where: str) -> tuple[Any, str | None]:
     """Parse JSON; return (value, None) or (None, error)."""
     try:
-        return json.loads(raw), None
+        return parse_json(raw), None
     except json.JSONDecodeError as e:
         return None, json_error_message(e, raw, where)
     except UnicodeDecodeError as e:
