@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from majordomo_otel.gateway.json_parse import parse_json
+from majordomo_otel.gateway.json_parse import FAST_BYTES, parse_json
 
 _SCALARS = (
     st.none()
@@ -51,5 +51,13 @@ def test_any_corrupted_document_fails_or_parses_as_json_loads_does(value: Any, d
 
 
 def test_fixed_cases_outside_the_rfc_are_read_as_json_loads_reads_them() -> None:
-    for raw in (b"\xef\xbb\xbf{}", b"[NaN, Infinity, -Infinity]", b"1e400", b'"\\udc00"', b"[" * 5000 + b"]" * 5000):
+    large = b'{"usage": {"prompt_tokens": 12345678901234567890123}, "pad": "' + b"x" * FAST_BYTES + b'"}'
+    for raw in (
+        b"\xef\xbb\xbf{}",
+        b"[NaN, Infinity, -Infinity]",
+        b"1e400",
+        b'"\\udc00"',
+        b"[" * 5000 + b"]" * 5000,
+        large,
+    ):
         assert _outcome(parse_json, raw) == _outcome(json.loads, raw), raw[:20]
