@@ -1,6 +1,7 @@
 """Python function calls per request (cProfile), this checkout's gateway against another checkout's.
 
     python bench/bench_calls.py --baseline-src OLD/src [--baseline-name NAME] [--requests 2000] [--stream]
+    python bench/bench_calls.py --baseline-env MAJORDOMO_JOURNAL=off --baseline-name no-journal
 
 Where bench_instructions says *how much* a change costs, this says *where*: the functions whose calls per
 request differ most between the two gateways. Each gateway (SQLite records, a real key) serves `--requests`
@@ -72,7 +73,7 @@ async def _send(url: str, key: str, requests: int, stream: bool) -> None:
 
 
 def _profile(
-    tmp: Path, sim_url: str, src: Path | None, name: str, requests: int, stream: bool
+    tmp: Path, sim_url: str, src: Path | None, env: dict[str, str], name: str, requests: int, stream: bool
 ) -> tuple[Path, subprocess.Popen[bytes]]:
     port = free_port()
     db = f"sqlite:///{tmp / f'{name}-{requests}.db'}"
@@ -80,8 +81,9 @@ def _profile(
     out = tmp / f"{name}-{requests}.prof"
     argv = [sys.executable, "-c", _PROFILED_MAIN, str(out), "gateway", "--port", str(port), "--database-url", db]
     argv += ["--openai-base-url", sim_url, "--spool-dir", str(tmp / f"spool-{name}-{requests}")]
-    env = src_env(clean_env(), src)
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=src_env(clean_env(**env), src)
+    )
     wait_listening(port, proc)
     asyncio.run(_send(f"http://127.0.0.1:{port}", key, requests, stream))
     stop(proc, timeout=60)
@@ -90,10 +92,12 @@ def _profile(
     return out, proc
 
 
-def per_request(tmp: Path, sim_url: str, src: Path | None, name: str, requests: int, stream: bool) -> Counts:
+def per_request(
+    tmp: Path, sim_url: str, src: Path | None, env: dict[str, str], name: str, requests: int, stream: bool
+) -> Counts:
     few = max(requests // 5, 1)
-    small, _ = _profile(tmp, sim_url, src, name, few, stream)
-    large, _ = _profile(tmp, sim_url, src, name, requests, stream)
+    small, _ = _profile(tmp, sim_url, src, env, name, few, stream)
+    large, _ = _profile(tmp, sim_url, src, env, name, requests, stream)
     a, b = _calls(small), _calls(large)
     return {f: (b.get(f, 0.0) - a.get(f, 0.0)) / (requests - few) for f in a.keys() | b.keys()}
 
@@ -113,7 +117,10 @@ def table(ours: Counts, theirs: Counts, baseline: str, top: int) -> Iterable[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline-src", type=Path, required=True, help="another checkout's src/")
+    parser.add_argument("--baseline-src", type=Path, help="another checkout's src/ (default: this one)")
+    parser.add_argument(
+        "--baseline-env", action="append", default=[], metavar="NAME=VALUE", help="a setting of the baseline's only"
+    )
     parser.add_argument("--baseline-name", default="baseline")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--stream", action="store_true", help="20-chunk streams instead of chat")
@@ -130,8 +137,9 @@ def main() -> None:
     try:
         wait_listening(sim_port, sim)
         sim_url = f"http://127.0.0.1:{sim_port}"
-        ours = per_request(tmp, sim_url, None, "here", args.requests, args.stream)
-        theirs = per_request(tmp, sim_url, args.baseline_src, args.baseline_name, args.requests, args.stream)
+        env = dict(item.split("=", 1) for item in args.baseline_env)
+        ours = per_request(tmp, sim_url, None, {}, "here", args.requests, args.stream)
+        theirs = per_request(tmp, sim_url, args.baseline_src, env, args.baseline_name, args.requests, args.stream)
     finally:
         stop(sim)
     print("\n".join(table(ours, theirs, args.baseline_name, args.top)))

@@ -21,7 +21,8 @@ their share is slightly overstated, the same for every target.
 
 Targets: `gateway sqlite+auth` (this checkout, a real key), `gateway postgres+auth+OTLP` (full accounting:
 PostgreSQL records, spans and metrics exported to a local OTLP sink), `gateway postgres+auth+OTLP traces`
-(the same with `OTEL_METRICS_EXPORTER=none`: PostgreSQL and spans only), `gateway sqlite+auth @ NAME` (another
+(the same with `OTEL_METRICS_EXPORTER=none`: PostgreSQL and spans only), `gateway sqlite+auth no-journal`
+(`MAJORDOMO_JOURNAL=off`: what the journal costs), `gateway sqlite+auth @ NAME` (another
 checkout's `src/`, with --baseline-src; with `gateway postgres+auth+OTLP` selected, that checkout's full
 accounting runs too, as `gateway postgres+auth+OTLP @ NAME`) and `aiohttp+aiohttp` (the pass-through floor).
 Workloads: bench_gateway's chat and 20-chunk stream bodies, at concurrency 1 and 64.
@@ -171,6 +172,11 @@ async def main_async(args: argparse.Namespace) -> str:
         wanted = set(args.targets)
         if "gateway sqlite+auth" in wanted:
             targets.append(_gateway("gateway sqlite+auth", tmp, sim_url, f"sqlite:///{tmp / 'new.db'}"))
+        if "gateway sqlite+auth no-journal" in wanted:  # what the journal (SIGKILL loses no record) costs
+            no_journal = {"MAJORDOMO_JOURNAL": "off"}
+            targets.append(
+                _gateway("gateway sqlite+auth no-journal", tmp, sim_url, f"sqlite:///{tmp / 'nj.db'}", env=no_journal)
+            )
         if baseline:
             targets.append(_gateway(baseline, tmp, sim_url, f"sqlite:///{tmp / 'old.db'}", src=args.baseline_src))
         otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
