@@ -11,12 +11,14 @@ Per request (docs/architecture.md has the whole picture):
   OpenAI-compatible stream for its usage and hides what that adds;
 * `proxy`: the client's bytes upstream unchanged, the response back chunk by chunk (`headers` decides
   which headers cross), teed into a usage reader; `errors` shapes the gateway's own errors per provider;
-* `usage`: tokens from JSON bodies and SSE streams, one reader per API family;
+* `usage`: tokens from JSON bodies and SSE streams, one reader per API family (`json_parse`: what
+  `json.loads` returns, through orjson where it reads the same);
 * `pricing` (genai-prices) and `custom_prices` (the config's `[prices]`): the cost;
 * `record` / `storable`: the `RequestRecord`, its text made valid for both stores;
 * `store`: journal, bounded queue, batches to SQLite or PostgreSQL, spool while the database is away;
 * `span_plan` / `spans` / `otlp`: the same record as the gateway's spans in the caller's trace, encoded
-  and exported off the serving path; `metrics`: counters and histograms.
+  and exported off the serving path; `metrics`: counters and histograms (`histograms`: summed here,
+  merged into each export).
 
 `app` builds the aiohttp application, `serve` runs it, `workers` supervises N of it on one port (each
 with its own spool slot, `spool_slots`), `settings` holds every setting once; `credentials_cli` is
