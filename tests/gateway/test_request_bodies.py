@@ -8,6 +8,7 @@ that the event loop under test runs the gateway alone.
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import json
 import os
@@ -184,13 +185,15 @@ async def test_deeply_nested_body_is_forwarded_and_recorded_with_a_note(gw: Harn
 
 async def test_30mb_body_never_blocks_the_event_loop(gw: Harness, upstream: Upstream) -> None:
     body = thirty_mb_array()
+    gc.collect()  # a full collection of the worker's heap is not the body's doing: not during the measurement
     async with LoopLag().measuring() as lag:  # json.loads of this body held the loop about a second
         status = await post(gw.url, body, gw.headers())
     [record] = await gw.records(expected=1)
     print(f"30 MB [{{}},...] body: event loop busy at most {lag.cpu * 1000:.0f} ms ({lag.wall * 1000:.0f} ms wall)")
     assert (status, upstream.requests[0].body == body) == (200, True)
     assert (record.status_code, record.model, record.error_message) == (200, "gpt-4o-mini-2024-07-18", NOT_OBJECT)
-    assert lag.cpu < 0.1
+    # Typically 15-40 ms; one loaded CI run saw 111 ms. Parsing the body on the loop costs about a second.
+    assert lag.cpu < 0.25
 
 
 async def test_gzip_body_goes_upstream_byte_identical_and_its_model_is_recorded(
