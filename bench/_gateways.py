@@ -6,11 +6,14 @@ from one can be read beside the other's.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import aiohttp
 
 VENV_BIN = Path(sys.executable).parent
 PATH = "/v1/chat/completions"
@@ -46,3 +49,24 @@ def create_key(database_url: str, src: Path | None = None) -> str:
     match = re.search(r"mdm_sk_\S+", out)
     assert match, out
     return match.group(0)
+
+
+async def send(name: str, url: str, key: str | None, requests: int, concurrency: int, *, stream: bool) -> None:
+    """`requests` chat (or 20-chunk stream) requests to `url` at `concurrency`, each response read to its end;
+    any non-200 ends the bench with one line naming `name`."""
+    headers = BASE_HEADERS | (STREAM_HEADERS if stream else {}) | ({"X-Majordomo-Key": key} if key else {})
+    body = STREAM if stream else CHAT
+    todo = iter(range(requests))
+    failures: list[int] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+
+        async def worker() -> None:
+            for _ in todo:
+                async with http.post(url + PATH, data=body, headers=headers) as reply:
+                    await reply.read()
+                    if reply.status != 200:
+                        failures.append(reply.status)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if failures:
+        raise SystemExit(f"{name}: {len(failures)} of {requests} requests failed (first: {failures[0]})")

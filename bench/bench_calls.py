@@ -22,8 +22,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-import aiohttp
-from _gateways import BASE_HEADERS, CHAT, PATH, STREAM, STREAM_HEADERS, VENV_BIN, clean_env, create_key, src_env
+from _gateways import VENV_BIN, clean_env, create_key, send, src_env
 from _procs import free_port, stop, wait_listening
 
 #: Starts the CLI's `main` under cProfile; the gateway exits on SIGTERM, so the profile is written.
@@ -56,25 +55,9 @@ def _calls(profile: Path) -> Counts:
     return counts
 
 
-async def _send(url: str, key: str, requests: int, stream: bool) -> None:
-    headers = BASE_HEADERS | (STREAM_HEADERS if stream else {}) | {"X-Majordomo-Key": key}
-    body = STREAM if stream else CHAT
-    todo = iter(range(requests))
-    async with aiohttp.ClientSession() as http:
-
-        async def worker() -> None:
-            for _ in todo:
-                async with http.post(url + PATH, data=body, headers=headers) as reply:
-                    await reply.read()
-                    if reply.status != 200:
-                        raise SystemExit(f"the gateway answered {reply.status}: {await reply.text()}")
-
-        await asyncio.gather(*(worker() for _ in range(8)))
-
-
 def _profile(
     tmp: Path, sim_url: str, src: Path | None, env: dict[str, str], name: str, requests: int, stream: bool
-) -> tuple[Path, subprocess.Popen[bytes]]:
+) -> Path:
     port = free_port()
     db = f"sqlite:///{tmp / f'{name}-{requests}.db'}"
     key = create_key(db, src)
@@ -85,19 +68,19 @@ def _profile(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=src_env(clean_env(**env), src)
     )
     wait_listening(port, proc)
-    asyncio.run(_send(f"http://127.0.0.1:{port}", key, requests, stream))
+    asyncio.run(send(name, f"http://127.0.0.1:{port}", key, requests, 8, stream=stream))
     stop(proc, timeout=60)
     if not out.exists():
         raise SystemExit(f"{name}: the profiled gateway wrote no profile (exit code {proc.returncode})")
-    return out, proc
+    return out
 
 
 def per_request(
     tmp: Path, sim_url: str, src: Path | None, env: dict[str, str], name: str, requests: int, stream: bool
 ) -> Counts:
     few = max(requests // 5, 1)
-    small, _ = _profile(tmp, sim_url, src, env, name, few, stream)
-    large, _ = _profile(tmp, sim_url, src, env, name, requests, stream)
+    small = _profile(tmp, sim_url, src, env, name, few, stream)
+    large = _profile(tmp, sim_url, src, env, name, requests, stream)
     a, b = _calls(small), _calls(large)
     return {f: (b.get(f, 0.0) - a.get(f, 0.0)) / (requests - few) for f in a.keys() | b.keys()}
 

@@ -43,12 +43,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _gateways import BASE_HEADERS, CHAT, PATH, STREAM, STREAM_HEADERS, VENV_BIN, clean_env, create_key, src_env
+from _gateways import VENV_BIN, clean_env, create_key, send, src_env
 from _procs import PG_DEFAULT, free_port, stop, wait_listening
 
 BENCH = Path(__file__).parent
@@ -88,28 +87,6 @@ def _gateway(
     return _start(name, argv, tmp, src_env(clean_env(**(env or {})), src), port, key)
 
 
-async def _send(target: Target, requests: int, concurrency: int, stream: bool) -> None:
-    """`requests` requests at `concurrency`, each response read to its end; any non-200 is an error."""
-    headers = (
-        BASE_HEADERS | (STREAM_HEADERS if stream else {}) | ({"X-Majordomo-Key": target.key} if target.key else {})
-    )
-    body = STREAM if stream else CHAT
-    todo = iter(range(requests))
-    failures: list[int] = []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-
-        async def worker() -> None:
-            for _ in todo:
-                async with http.post(target.url + PATH, data=body, headers=headers) as reply:
-                    await reply.read()
-                    if reply.status != 200:
-                        failures.append(reply.status)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    if failures:
-        raise SystemExit(f"{target.name}: {len(failures)} of {requests} requests failed (first: {failures[0]})")
-
-
 def _control(target: Target, command: str) -> None:
     """`callgrind_control -z` (zero the counters) or `-d` (dump them) for the target's process."""
     subprocess.run(["callgrind_control", command, str(target.proc.pid)], check=True, capture_output=True)
@@ -125,7 +102,7 @@ def _spawn(argv: list[str], port: int) -> subprocess.Popen[bytes]:
 async def _instructions(target: Target, requests: int, concurrency: int, stream: bool) -> float:
     """Instructions the target executed per request over one cell: counters zeroed before, dumped after."""
     await asyncio.to_thread(_control, target, "-z")
-    await _send(target, requests, concurrency, stream)
+    await send(target.name, target.url, target.key, requests, concurrency, stream=stream)
     await asyncio.to_thread(_control, target, "-d")
     target.dumps += 1
     dump = target.profile.with_name(f"{target.profile.name}.{target.dumps}")
@@ -197,8 +174,8 @@ async def main_async(args: argparse.Namespace) -> str:
             argv = [sys.executable, str(BENCH / "_passthrough_aiohttp.py"), "--port", str(port), "--upstream", sim_url]
             targets.append(_start(FLOOR, argv, tmp, clean_env(), port))
         for target in targets:  # warm-up: first-request imports, caches, connection pools
-            await _send(target, args.warmup, 8, stream=False)
-            await _send(target, args.warmup, 8, stream=True)
+            await send(target.name, target.url, target.key, args.warmup, 8, stream=False)
+            await send(target.name, target.url, target.key, args.warmup, 8, stream=True)
         results: dict[str, dict[str, float]] = {t.name: {} for t in targets}
         for round_ in range(args.rounds):  # interleaved, like bench_gateway: a round is every cell of every target
             for cell, stream, concurrency in CELLS:

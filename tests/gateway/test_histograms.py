@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
-from gateway_harness import CapturedMetrics
+from gateway_harness import CapturedMetrics, serving
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality as ProtoTemporality
 from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
@@ -214,13 +214,8 @@ async def otlp_metrics() -> AsyncIterator[tuple[str, list[ExportMetricsServiceRe
 
     app = web.Application()
     app.router.add_post("/v1/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", received
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url, received
 
 
 @pytest.mark.parametrize(

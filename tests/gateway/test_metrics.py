@@ -6,7 +6,7 @@ from pathlib import Path
 
 import aiohttp
 from dirty_equals import IsFloat
-from gateway_harness import CapturedMetrics, sim_settings, start_gateway
+from gateway_harness import CapturedMetrics, metric_points, sim_settings, start_gateway
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData
 
 from majordomo_otel.sim import SimServer
@@ -16,14 +16,11 @@ CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "h
 
 def _points(data: MetricsData) -> dict[str, list[tuple[dict, float]]]:
     out: dict[str, list[tuple[dict, float]]] = {}
-    for resource_metrics in data.resource_metrics:
-        for scope in resource_metrics.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    value = getattr(point, "value", None)
-                    if value is None:
-                        value = point.count
-                    out.setdefault(metric.name, []).append((dict(point.attributes), value))
+    for name, point in metric_points(data):
+        value = getattr(point, "value", None)
+        if value is None:
+            value = point.count
+        out.setdefault(name, []).append((dict(point.attributes), value))
     return out
 
 
@@ -68,14 +65,7 @@ async def test_requests_tokens_cost_and_durations_are_measured_without_user_ids(
 
 
 def _histogram(data: MetricsData, name: str) -> HistogramDataPoint:
-    [point] = [
-        p
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == name
-        for p in metric.data.data_points
-    ]
+    [point] = [p for metric, p in metric_points(data) if metric == name]
     assert isinstance(point, HistogramDataPoint)
     return point
 

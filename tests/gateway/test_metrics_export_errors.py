@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from gateway_harness import serving
 
 from majordomo_otel import _otlp
 from majordomo_otel.gateway.metrics import build_meter_provider
@@ -18,13 +19,8 @@ async def traces_only() -> AsyncIterator[str]:
     """An OTLP/HTTP receiver like Jaeger's port 4318: 200 for /v1/traces, 404 for /v1/metrics."""
     app = web.Application()
     app.router.add_post("/v1/traces", lambda r: web.Response())
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_refused_metrics_exports_are_reported_once(

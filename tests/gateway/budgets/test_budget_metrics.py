@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from _budget_helpers import INTERVAL, send
-from gateway_harness import CapturedMetrics, Harness, sim_settings, start_gateway
+from gateway_harness import CapturedMetrics, Harness, metric_points, sim_settings, start_gateway
 from opentelemetry.sdk.metrics.export import MetricsData
 
 from majordomo_otel.gateway.budgets import create_budget
@@ -31,13 +31,10 @@ async def metered(sim: SimServer, tmp_path: Path) -> AsyncIterator[tuple[Harness
 
 def gauges(data: MetricsData) -> dict[tuple[str, str], Any]:
     found = {}
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name.startswith("majordomo.budget."):
-                    for point in metric.data.data_points:
-                        attrs = dict(point.attributes)
-                        found[(metric.name, attrs.pop("majordomo.budget"))] = (round(point.value, 12), attrs)
+    for name, point in metric_points(data):
+        if name.startswith("majordomo.budget."):
+            attrs = dict(point.attributes)
+            found[(name, attrs.pop("majordomo.budget"))] = (round(point.value, 12), attrs)
     return found
 
 
