@@ -24,9 +24,28 @@ def as_utc(value: datetime) -> datetime:
 
 
 def utc_text(value: datetime) -> str:
-    """Fixed-width UTC text that sorts as time and that SQLite's date functions read."""
+    """Fixed-width UTC text that sorts as time and that SQLite's date functions read.
+
+    `2026-12-07T13:02:58.377259Z`, as `isoformat(timespec="microseconds") + "Z"` writes it. orjson writes
+    the same text in a fifth of the instructions (each SQLite row has two); it omits a zero fraction, so
+    that one case in a million goes through `isoformat`.
+    """
     utc = value if value.tzinfo is UTC else as_utc(value)
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # 3x faster than strftime
+    if utc.microsecond:
+        return orjson.dumps(utc, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON text, as `json.dumps(value, ensure_ascii=False, separators=(",", ":"))` writes it.
+
+    Per record (`raw_metadata`), hence orjson: a tenth of the stdlib's instructions. What orjson refuses
+    (a lone surrogate, a key that is not text) is written by the stdlib, as before.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_utc(text: str) -> datetime:

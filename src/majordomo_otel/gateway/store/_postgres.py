@@ -34,12 +34,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import asyncpg
-import orjson
 
 from majordomo_otel._redact import hide_password
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
 from majordomo_otel.gateway.store._base import ApiKey, Dialect
-from majordomo_otel.gateway.store._codec import as_utc
+from majordomo_otel.gateway.store._codec import as_utc, json_text
 from majordomo_otel.gateway.store._partitions import SCHEMA_LOCK, create_months_ahead
 from majordomo_otel.gateway.store._schema import (
     LLM_REQUEST_COLUMNS,
@@ -95,16 +94,9 @@ _GET_ALL = operator.attrgetter(*COLUMNS)
 _MIGRATION_TIMEOUT = 3600.0
 
 
-def _json_text(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()  # ~20x the stdlib's speed: this runs per record
-    except TypeError:  # what orjson refuses (a lone surrogate, a key that is not text) is written as before
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def record_params(record: RequestRecord) -> list[Any]:
     values = list(_GET_ALL(record))
-    values[_JSON_INDEX] = _json_text(values[_JSON_INDEX])
+    values[_JSON_INDEX] = json_text(values[_JSON_INDEX])
     for i in _TIME_INDEXES:
         if (value := values[i]) is not None and value.tzinfo is not UTC:
             values[i] = as_utc(value)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from majordomo_otel.gateway.record import COLUMNS, RequestRecord
 from majordomo_otel.gateway.store._base import ApiKey, Dialect
-from majordomo_otel.gateway.store._codec import parse_utc, utc_text
+from majordomo_otel.gateway.store._codec import json_text, parse_utc, utc_text
 from majordomo_otel.gateway.store._schema import migration_statements, pending_versions, version_table
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ _IN: dict[str, Callable[[Any], Any]] = {
     "input_cost": _cost_in,
     "output_cost": _cost_in,
     "total_cost": _cost_in,
-    "raw_metadata": lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")),
+    "raw_metadata": json_text,
 }
 _OUT: dict[str, Callable[[Any], Any]] = {
     "requested_at": _dt_out,
