@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ NAMED: Final[Mapping[str, str]] = {
     "session_id": "Session-Id",
 }
 _NAMED_BY_HEADER: Final = {suffix.lower(): name for name, suffix in NAMED.items()}
+_NAMED_VALUES: Final = operator.attrgetter(*NAMED)  # the four values in one C call
+_NO_VALUES: Final = (None,) * len(NAMED)
 
 #: `X-Majordomo-*` suffixes that are protocol, not tags (lower-case). An extra tag may not use them.
 RESERVED_HEADERS: Final = wire.PROTOCOL_SUFFIXES
@@ -141,7 +144,7 @@ class Tags:
         return Tags(**named, extra=MappingProxyType(extras))
 
     def __bool__(self) -> bool:
-        return any(getattr(self, name) is not None for name in NAMED) or bool(self.extra)
+        return bool(self.extra) or _NAMED_VALUES(self) != _NO_VALUES
 
     def items(self) -> Iterator[tuple[str, str]]:
         """(name, value) for every set tag: named ones first, then extras."""
@@ -212,6 +215,8 @@ class Tags:
                 problems.append(f"header {raw_name} dropped: more than {MAX_EXTRAS} extra tags")
                 continue
             extras[suffix.replace("-", "_")] = value
+        if not named and not extras:  # most headers are not tags: the empty value is immutable, share it
+            return _EMPTY, problems
         return cls(**named, extra=MappingProxyType(extras)), problems
 
 
