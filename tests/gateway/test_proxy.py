@@ -54,6 +54,29 @@ async def test_gateway_headers_never_go_upstream(gw: Harness, http: aiohttp.Clie
     assert upstream.body == json.dumps(CHAT_BODY).encode()
 
 
+_NO_CLIENT_DEFAULTS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("POST", CHAT, json.dumps(CHAT_BODY).encode(), ["authorization", "content-length", "host", "traceparent"]),
+        ("GET", "/v1/models", None, ["authorization", "host", "traceparent"]),
+    ],
+)
+async def test_upstream_gets_the_clients_headers_and_nothing_the_http_client_adds(
+    gw: Harness, method: str, path: str, body: bytes | None, expected: list[str]
+) -> None:
+    # No User-Agent, Accept, Accept-Encoding or Content-Type (aiohttp's defaults): only what the client sent.
+    async with (
+        aiohttp.ClientSession(skip_auto_headers=_NO_CLIENT_DEFAULTS) as bare,
+        bare.request(method, gw.url + path, data=body, headers=gw.headers(Authorization="Bearer sk-p")) as resp,
+    ):
+        assert resp.status == 200
+    [upstream] = gw.sim.requests
+    assert sorted(name.lower() for name, _ in upstream.headers) == expected
+
+
 async def test_response_carries_request_and_trace_ids(gw: Harness, http: aiohttp.ClientSession) -> None:
     async with http.post(gw.url + CHAT, json=CHAT_BODY, headers=gw.headers()) as resp:
         ids = (resp.headers["X-Majordomo-Request-Id"], resp.headers["X-Majordomo-Trace-Id"])

@@ -39,6 +39,7 @@ from .settings import Settings
 from .spans import GatewaySpans, build_span_pipeline
 from .store import RecordWriter, Store, default_spool_dir, open_store
 from .store._partitions import keep_months_ahead
+from .upstream_client import upstream_session
 from .usage._budget import set_buffer_cap
 
 log = logging.getLogger("majordomo_otel.gateway")
@@ -166,17 +167,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await gateway.writer.start()
     await gateway.credentials.start()
     await gateway.budgets.start()
-    gateway.session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300),
-        timeout=aiohttp.ClientTimeout(
-            total=None, connect=settings.upstream_connect_timeout, sock_read=settings.upstream_timeout
-        ),
-        auto_decompress=False,  # bytes go back exactly as the provider sent them (gzip stays gzip)
-        # Only the client's own headers go upstream: aiohttp adds none of its defaults.
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-        # A proxy must never keep one client's cookies and replay them for another.
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
+    gateway.session = upstream_session(settings)
     if not settings.auth:
         log.warning("AUTH IS OFF (--no-auth): anyone who can reach %s:%s can use it", settings.host, settings.port)
     try:

@@ -50,7 +50,7 @@ from .upstream_auth import (
     without_client_keys,
     without_majordomo_keys,
 )
-from .usage import NoUsageReader, UsageReader, UsageStatus, reader_for, terminal_marker
+from .usage import NoUsageReader, UsageReader, UsageStatus, reader_for
 
 log = logging.getLogger("majordomo_otel.gateway")
 
@@ -261,7 +261,7 @@ class Proxy:
                 upstream = await self._session().request(
                     request.method,
                     _upstream_url(provider.origin or "", target),
-                    data=body,
+                    data=body or None,  # no body, no Content-Length: 0 (a GET stays as the client sent it)
                     headers=out_headers,
                     allow_redirects=False,
                 )
@@ -299,10 +299,6 @@ class Proxy:
             if route.priced
             else NoUsageReader(billable=route.billable)
         )
-        # Once the stream's terminal event reached the client the request succeeded, whatever the client
-        # does next (the openai SDKs close the connection at `data: [DONE]`, before the body's end).
-        marker = terminal_marker(route.provider.family, route.operation) if record.streamed else None
-        end = _EndOfStream(marker) if marker is not None else None
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         out = downstream_headers(upstream.headers.items(), upstream.headers.get("Connection"))
         if body_filter is not None:  # the length changes: chunked, not the provider's Content-Length
@@ -332,8 +328,10 @@ class Proxy:
                     record.time_to_first_token_ms = plan.elapsed_ms()
                 reader.feed(chunk)
                 received += len(chunk)
-                if end is not None and record.response_time_ms is None and end.passed(chunk):
-                    await self._settle(reader, record, plan)  # the terminal event: journal the record first
+                if reader.ended and record.response_time_ms is None:
+                    # The stream's terminal event: the request succeeded, whatever the client does next
+                    # (the openai SDKs close at `data: [DONE]`). Journal the record before it leaves.
+                    await self._settle(reader, record, plan)
                 sent = body_filter.feed(chunk) if body_filter is not None else chunk
                 if length is not None and received >= length:  # the last bytes: journal the record first
                     complete = True
@@ -419,31 +417,6 @@ class Proxy:
         record.add_error(message)
         log.warning("request %s: %s", record.id, message)
         return _reply(route.provider.family, status, message, ids)
-
-
-class _EndOfStream:
-    """Watches a stream for its terminal event: the marker, then the blank line that ends that event."""
-
-    __slots__ = ("_marker", "_seen", "_tail")
-
-    def __init__(self, marker: bytes) -> None:
-        self._marker = marker
-        self._seen = False
-        self._tail = b""
-
-    def passed(self, chunk: bytes) -> bool:
-        data = self._tail + chunk
-        if not self._seen:
-            at = data.find(self._marker)
-            if at < 0:
-                self._tail = data[-len(self._marker) :]
-                return False
-            self._seen = True
-            data = data[at + len(self._marker) :]
-        if b"\n\n" in data or b"\r\n\r\n" in data:
-            return True
-        self._tail = data[-3:]
-        return False
 
 
 def _note_body(facts: BodyFacts, record: RequestRecord) -> None:

@@ -20,7 +20,6 @@ __all__ = [
     "UsageResult",
     "UsageStatus",
     "reader_for",
-    "terminal_marker",
 ]
 
 #: Which operations each API family's readers understand.
@@ -31,19 +30,6 @@ FAMILY_OPERATIONS: dict[Family, frozenset[str]] = {
 }
 _BUILTIN: dict[str, Provider] = {p.name: p for p in BUILTIN}
 
-#: What starts a stream's last event, per (family, operation): once that event reached the client the
-#: request succeeded, even if the client closes before the body's end. Gemini streams end with the body.
-_TERMINAL: dict[tuple[Family, str], bytes] = {
-    (Family.OPENAI, "chat_completions"): b"data: [DONE]",
-    (Family.OPENAI, "completions"): b"data: [DONE]",
-    (Family.OPENAI, "responses"): b"event: response.completed",
-    (Family.ANTHROPIC, "messages"): b"event: message_stop",
-}
-
-
-def terminal_marker(family: Family, operation: str) -> bytes | None:
-    return _TERMINAL.get((family, operation))
-
 
 class NoUsageReader:
     """For responses with no usage to read: ignores the body; says which `pricing_status` the row gets.
@@ -52,10 +38,11 @@ class NoUsageReader:
     for billed ones whose responses report no usage (files, batches, Gemini embeddings).
     """
 
-    __slots__ = ("_reason", "pricing_status")
+    __slots__ = ("_reason", "ended", "pricing_status")
 
     def __init__(self, reason: str | None = None, *, billable: bool = False) -> None:
         self._reason = reason
+        self.ended = False  # the body is not read: its end is the body's end
         self.pricing_status = "not_metered" if billable else "not_billable"
 
     def feed(self, chunk: bytes) -> None:

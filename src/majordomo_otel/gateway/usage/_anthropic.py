@@ -61,6 +61,8 @@ class MessagesStreamReader(SSEReader):
     """Parses only `message_start` (input, cache, model), `message_delta` (cumulative output) and
     `error` events. Later values replace earlier ones key by key, as Pydantic AI merges them."""
 
+    TERMINAL = b"event: message_stop"
+
     __slots__ = ("_delta_seen", "_model", "_raw")
 
     def __init__(self, content_encoding: str | None) -> None:

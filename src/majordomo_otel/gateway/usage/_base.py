@@ -13,7 +13,7 @@ kept event) and gives them all back as soon as it fails, in `finish`, or when co
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from ..json_parse import parse_json
 from ._budget import BUFFER_BUDGET
@@ -101,10 +101,12 @@ class _DecodingReader:
     subclasses set to what they buffer (`_hold`) after each chunk; `_fail` and `finish` zero it.
     """
 
-    __slots__ = ("_decoder", "_failed", "_finished", "_reserved")
+    __slots__ = ("_decoder", "_failed", "_finished", "_reserved", "ended")
 
     def __init__(self, content_encoding: str | None) -> None:
         self._reserved = 0  # first: __del__ reads it even if the rest of __init__ failed
+        #: the stream's terminal event has been read, blank line included (SSE readers set it)
+        self.ended = False
         self._failed: str | None = None
         self._finished: UsageResult | None = None
         self._decoder: Decoder | None = None
@@ -121,6 +123,8 @@ class _DecodingReader:
 
     def feed(self, chunk: bytes) -> None:
         if self._failed is not None or self._finished is not None or not chunk:
+            if self._failed is not None and self._finished is None and chunk:
+                self._after_failure(chunk)
             return
         try:
             data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
@@ -178,6 +182,9 @@ class _DecodingReader:
     def _consume(self, data: bytes) -> None:
         raise NotImplementedError
 
+    def _after_failure(self, chunk: bytes) -> None:
+        """A chunk after the reader failed: nothing is read from it (SSE readers still watch for the end)."""
+
     def _result(self, complete: bool) -> UsageResult:
         raise NotImplementedError
 
@@ -228,6 +235,11 @@ class JsonReader(_DecodingReader):
         raise NotImplementedError
 
 
+def _starts_a_line(event: bytes, field: bytes) -> bool:
+    """`field` opens one of the event's lines: a field of the event, not text quoted in its data."""
+    return event.startswith(field) or b"\n" + field in event
+
+
 def result_from_usage(
     usage: Usage | None, model: str | None, complete: bool, *, note: str | None = None
 ) -> UsageResult:
@@ -247,7 +259,12 @@ class SSEReader(_DecodingReader):
     `text/event-stream`.
     """
 
-    __slots__ = ("_error", "_events", "_kept", "_sniff", "_splitter")
+    #: What the stream's last event starts with (`data: [DONE]`, `event: message_stop`): once that event
+    #: reached the client the request succeeded, whatever the client does next (the openai SDKs close the
+    #: connection at `[DONE]`, before the body's end). None: the stream ends with its body (Gemini's).
+    TERMINAL: ClassVar[bytes | None] = None
+
+    __slots__ = ("_error", "_events", "_kept", "_sniff", "_splitter", "_tail")
 
     def __init__(self, content_encoding: str | None) -> None:
         super().__init__(content_encoding)
@@ -256,15 +273,20 @@ class SSEReader(_DecodingReader):
         self._events = 0  # data events seen
         self._error: str | None = None  # an error event in the stream
         self._kept = 0  # bytes a subclass keeps beyond the splitter and the sniff (Gemini's last event)
+        self._tail = b""  # after a failure: the last bytes seen, for a terminal marker split across chunks
 
     def _consume(self, data: bytes) -> None:
         splitter = self._splitter
         sniff = self._sniff
+        terminal = self.TERMINAL
         if sniff is not None and len(sniff) < MAX_SNIFF_BYTES:
             sniff += data[: MAX_SNIFF_BYTES - len(sniff)]
         for event in splitter.feed(data):
             if self._failed is not None:
                 return
+            # Here, where events are split anyway: one substring test per event, not a scan per chunk.
+            if terminal is not None and terminal in event and _starts_a_line(event, terminal):
+                self.ended = True
             if self._events == 0:
                 if event_data(event) is None:
                     continue
@@ -294,6 +316,17 @@ class SSEReader(_DecodingReader):
         self._sniff = None
         self._splitter = SSESplitter()
         self._kept = 0
+
+    def _after_failure(self, chunk: bytes) -> None:
+        # No events are split any more (the buffers are gone): the raw bytes still show the terminal
+        # marker, if the stream is not compressed; its blank line is not waited for.
+        terminal = self.TERMINAL
+        if terminal is None or self.ended:
+            return
+        data = self._tail + chunk
+        if terminal in data:
+            self.ended = True
+        self._tail = data[-len(terminal) :]
 
     def _result(self, complete: bool) -> UsageResult:
         if self._events == 0:

@@ -107,6 +107,8 @@ class ChatStreamReader(SSEReader):
     (plus the first chunk, for the model). Usage exists only if the request set
     `stream_options.include_usage`."""
 
+    TERMINAL = b"data: " + _DONE
+
     __slots__ = ("_gemini", "_model", "_raw_usage")
 
     def __init__(self, content_encoding: str | None, *, gemini: bool = False) -> None:
@@ -157,6 +159,8 @@ _TERMINAL = (b"response.completed", b"response.incomplete", b"response.failed")
 class ResponsesStreamReader(SSEReader):
     """Streamed Responses API: parses the first event (model) and the terminal
     `response.completed` / `response.incomplete` / `response.failed` event (usage), plus errors."""
+
+    TERMINAL = b"event: response.completed"
 
     __slots__ = ("_model", "_raw_usage", "_terminal")
 

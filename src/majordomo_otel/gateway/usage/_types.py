@@ -57,8 +57,12 @@ class UsageReader(Protocol):
 
     `feed` is called with each chunk of the body as received (still compressed if the response is:
     the reader decompresses for itself); it must be cheap and must never raise. `finish` is called
-    once at the end; `complete=False` means the stream was cut short.
+    once at the end; `complete=False` means the stream was cut short. `ended` turns True once the
+    stream's terminal event has been read (`data: [DONE]`, `message_stop`, `response.completed`): once
+    the client has that event the request succeeded, whatever the client does next.
     """
+
+    ended: bool
 
     def feed(self, chunk: bytes) -> None: ...
 
