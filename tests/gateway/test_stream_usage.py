@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from majordomo_otel.gateway.request_body import scan
 from majordomo_otel.gateway.stream_usage import HiddenUsage, ask_for_usage
 
 ASKED = {"include_usage": True}
@@ -48,6 +51,41 @@ def test_existing_stream_options_are_merged() -> None:
 )
 def test_bodies_that_asked_already_or_cannot_be_changed_safely_are_left_alone(body: bytes) -> None:
     assert ask_for_usage(body) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "asked"),
+    [
+        (b'{"stream":true,"stream_options":{"include_usage":true}}', True),
+        (b'{"stream_options":{"include_usage":false},"stream":true}', False),
+        (b'{"stream_options":{"include_usage":"true"}}', False),
+        (b'{"stream_options":{"include_usage":1}}', False),
+        (b'{"stream_options":null}', False),
+        (b'{"stream_options":{"include_usage":true},"stream_options":{}}', False),  # the last member wins
+        (b'{"stream":true}', False),
+    ],
+)
+def test_the_body_facts_say_when_a_stream_asked_for_usage_itself(body: bytes, asked: bool) -> None:
+    assert scan(body).usage_asked is asked
+
+
+_OPTION_VALUES = st.none() | st.booleans() | st.integers(-1, 2) | st.sampled_from(["true", "", {}, []])
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["model", "stream", "stream_options", "messages"]),
+        st.dictionaries(st.sampled_from(["include_usage", "include_obfuscation"]), _OPTION_VALUES) | _OPTION_VALUES,
+    )
+)
+def test_usage_asked_is_exactly_when_there_is_nothing_to_ask_for(document: dict[str, object]) -> None:
+    """The proxy skips `ask_for_usage` (and its parse) when the facts say so: only where it would change nothing."""
+    body = json.dumps(document).encode()
+    options = document.get("stream_options")
+    asked = isinstance(options, dict) and options.get("include_usage") is True
+    assert scan(body).usage_asked is asked
+    if asked:
+        assert ask_for_usage(body) is None
 
 
 def test_the_usage_only_chunk_and_usage_nulls_are_hidden() -> None:

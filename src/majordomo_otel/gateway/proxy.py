@@ -209,8 +209,10 @@ class Proxy:
 
         provider = route.provider
         encoding = request.headers.get("Content-Encoding")
+        facts = None
         if provider.family is not Family.GEMINI and body:  # Gemini's model and streaming are in the path
-            _note_body(await read_body_facts(body, encoding, limit=limit), record)
+            facts = await read_body_facts(body, encoding, limit=limit)
+            _note_body(facts, record)
         if (refusal := self._budgets.check(record)) is not None:  # a used-up budget: it never goes upstream
             return _reply(provider.family, 429, refusal.message, {**ids, **refusal.headers})
         body_filter: BodyFilter | None = None
@@ -220,6 +222,7 @@ class Proxy:
             and provider.stream_usage is StreamUsage.ASK
             and self._settings.stream_usage
             and not encoding
+            and not (facts is not None and facts.usage_asked)  # the usual case: no second parse
             and (asked := ask_for_usage(body)) is not None
         ):
             body, body_filter = asked, HiddenUsage()

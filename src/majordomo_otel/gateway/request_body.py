@@ -52,6 +52,8 @@ class BodyFacts:
     model: str | None = None
     stream: bool | None = None  # None: absent, not a boolean, or not read
     note: str | None = None  # why `model` could not be read, for the record's error_message
+    #: `stream_options.include_usage` is `true` (read only from bodies parsed whole): nothing to ask for
+    usage_asked: bool = False
 
 
 async def read_body_facts(body: Body, content_encoding: str | None, *, limit: int) -> BodyFacts:
@@ -92,7 +94,12 @@ def scan(body: Body) -> BodyFacts:
     if not isinstance(data, dict):
         return BodyFacts(note=NOT_OBJECT)
     stream = data.get("stream")
-    return BodyFacts(model=_model_name(data.get("model")), stream=stream if isinstance(stream, bool) else None)
+    options = data.get("stream_options")
+    return BodyFacts(
+        model=_model_name(data.get("model")),
+        stream=stream if isinstance(stream, bool) else None,
+        usage_asked=isinstance(options, dict) and options.get("include_usage") is True,
+    )
 
 
 def _model_name(value: object) -> str | None:
