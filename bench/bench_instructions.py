@@ -22,7 +22,8 @@ their share is slightly overstated, the same for every target.
 Targets: `gateway sqlite+auth` (this checkout, a real key), `gateway postgres+auth+OTLP` (full accounting:
 PostgreSQL records, spans and metrics exported to a local OTLP sink), `gateway postgres+auth+OTLP traces`
 (the same with `OTEL_METRICS_EXPORTER=none`: PostgreSQL and spans only), `gateway sqlite+auth no-journal`
-(`MAJORDOMO_JOURNAL=off`: what the journal costs), `gateway sqlite+auth @ NAME` (another
+(`MAJORDOMO_JOURNAL=off`: what the journal costs), `gateway postgres+auth` (PostgreSQL records, nothing
+exported: the store's share of full accounting), `gateway sqlite+auth @ NAME` (another
 checkout's `src/`, with --baseline-src; with `gateway postgres+auth+OTLP` selected, that checkout's full
 accounting runs too, as `gateway postgres+auth+OTLP @ NAME`) and `aiohttp+aiohttp` (the pass-through floor).
 Workloads: bench_gateway's chat and 20-chunk stream bodies, at concurrency 1 and 64.
@@ -54,6 +55,7 @@ BENCH = Path(__file__).parent
 CELLS = (("chat c1", False, 1), ("chat c64", False, 64), ("stream c1", True, 1), ("stream c64", True, 64))
 FLOOR = "aiohttp+aiohttp"
 FULL = "gateway postgres+auth+OTLP"
+PG_ONLY = "gateway postgres+auth"
 
 
 @dataclass
@@ -164,6 +166,8 @@ async def main_async(args: argparse.Namespace) -> str:
                 full.append((f"{FULL} @ {args.baseline_name}", otlp, args.baseline_src))
         if f"{FULL} traces" in wanted:
             full.append((f"{FULL} traces", {**otlp, "OTEL_METRICS_EXPORTER": "none"}, None))
+        if PG_ONLY in wanted:  # PostgreSQL records, nothing exported: the store's share of full accounting
+            full.append((PG_ONLY, {}, None))
         for i, (name, env, src) in enumerate(full):
             conn = await asyncpg.connect(args.pg)
             await conn.execute(f'CREATE SCHEMA "{schema}_{i}"')
