@@ -37,26 +37,60 @@ REQUEST_ID_HEADER: Final = wire.REQUEST_ID
 TRACE_ID_HEADER: Final = wire.TRACE_ID
 
 
-def _kept(
-    headers: Iterable[tuple[str, str]], connection: str | None, drop: frozenset[str], drop_ours: bool
-) -> list[tuple[str, str]]:
-    # Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). A plain list: both aiohttp's
-    # client and `StreamResponse.headers.extend` take one, and it costs less to build than a multidict.
-    named = {token.strip().lower() for token in connection.split(",")} if connection else set()
-    return [
-        (name, value)
-        for name, value in headers
-        if (lowered := name.lower()) not in drop
-        and lowered not in named
-        and not (drop_ours and lowered.startswith(wire.PREFIX_LOWER))
-    ]
+class _HeaderFilter:
+    """Which headers cross in one direction, decided once per header name.
+
+    Names repeat request after request (the same SDKs, the same provider), so lowering a name and testing
+    it against the sets runs once per distinct name, not per header: per request that leaves a dict
+    lookup per header (a third of the instructions). Names are the client's and the provider's to choose,
+    so at most MAX_NAMES decisions are kept (then they start over). Headers named in `Connection` are
+    hop-by-hop too (RFC 9110 §7.6.1); a request that names any is filtered without the memo.
+    """
+
+    MAX_NAMES: Final = 1024
+    __slots__ = ("_drop", "_drop_ours", "_keep")
+
+    def __init__(self, drop: frozenset[str], *, drop_ours: bool) -> None:
+        self._drop = drop
+        self._drop_ours = drop_ours
+        self._keep: dict[str, bool] = {}
+
+    def kept(self, headers: Iterable[tuple[str, str]], connection: str | None) -> list[tuple[str, str]]:
+        # A plain list: aiohttp's client and `StreamResponse.headers.extend` both take one, and it costs
+        # less to build than a multidict.
+        if connection:
+            named = {token.strip().lower() for token in connection.split(",")}
+            return [item for item in headers if self._crosses(item[0]) and item[0].lower() not in named]
+        out = []
+        known = self._keep.get
+        for item in headers:
+            keep = known(item[0])
+            if keep is None:
+                keep = self._learn(item[0])
+            if keep:
+                out.append(item)
+        return out
+
+    def _crosses(self, name: str) -> bool:
+        lowered = name.lower()
+        return lowered not in self._drop and not (self._drop_ours and lowered.startswith(wire.PREFIX_LOWER))
+
+    def _learn(self, name: str) -> bool:
+        if len(self._keep) >= self.MAX_NAMES:
+            self._keep.clear()
+        keep = self._keep[name] = self._crosses(name)
+        return keep
+
+
+_UPSTREAM: Final = _HeaderFilter(_NOT_UPSTREAM, drop_ours=True)
+_DOWNSTREAM: Final = _HeaderFilter(_NOT_DOWNSTREAM, drop_ours=False)
 
 
 def upstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> list[tuple[str, str]]:
     """The client's headers for the provider: its own, minus hop-by-hop, trace context and everything of ours."""
-    return _kept(headers, connection, _NOT_UPSTREAM, drop_ours=True)
+    return _UPSTREAM.kept(headers, connection)
 
 
 def downstream_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> list[tuple[str, str]]:
     """The provider's headers for the client, minus hop-by-hop ones."""
-    return _kept(headers, connection, _NOT_DOWNSTREAM, drop_ours=False)
+    return _DOWNSTREAM.kept(headers, connection)
