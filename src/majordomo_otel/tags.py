@@ -194,12 +194,12 @@ class Tags:
         named: dict[str, str] = {}
         extras: dict[str, str] = {}
         problems: list[str] = []
+        known = _TAG_SUFFIXES.get
         for raw_name, raw_value in headers:
-            lowered = raw_name.lower()
-            if not lowered.startswith(HEADER_PREFIX):
-                continue
-            suffix = lowered[len(HEADER_PREFIX) :]
-            if suffix in RESERVED_HEADERS:
+            suffix = known(raw_name, _UNSEEN)
+            if suffix is _UNSEEN:
+                suffix = _learn_suffix(raw_name)
+            if suffix is None:  # not a tag header: most of them
                 continue
             value = decode_header_value(raw_value)
             if len(value) > MAX_VALUE_LENGTH:
@@ -221,6 +221,23 @@ class Tags:
 
 
 _EMPTY: Final = Tags()
+
+#: header name as sent → its lower-case tag suffix, or None for a header that is not a tag (bounded: the names
+#: are the client's). Names repeat request after request, so each is lowered and tested once.
+_TAG_SUFFIXES: dict[str, str | None] = {}
+_MAX_MEMO_NAMES: Final = 1024
+_UNSEEN: Final = "UNSEEN"  # never a suffix: suffixes are lower-case
+
+
+def _learn_suffix(raw_name: str) -> str | None:
+    lowered = raw_name.lower()
+    suffix: str | None = lowered[len(HEADER_PREFIX) :]
+    if not lowered.startswith(HEADER_PREFIX) or suffix in RESERVED_HEADERS:
+        suffix = None
+    if len(_TAG_SUFFIXES) >= _MAX_MEMO_NAMES:
+        _TAG_SUFFIXES.clear()
+    _TAG_SUFFIXES[raw_name] = suffix
+    return suffix
 
 
 def current_tags() -> Tags:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import importlib
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 
@@ -154,6 +155,20 @@ def test_headers_round_trip_non_ascii_and_line_breaks_without_injection() -> Non
     }
     assert all(v.isascii() and "\r" not in v and "\n" not in v for v in headers.values())
     assert Tags.from_headers(headers.items()) == (value, [])
+
+
+def test_headers_are_read_the_same_however_often_a_name_repeats_and_the_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tags_module = importlib.import_module("majordomo_otel.tags")  # the package exports `tags()` under that name
+    monkeypatch.setattr(tags_module, "_MAX_MEMO_NAMES", 8)
+    for i in range(40):  # a client inventing names: each still read right, the memo never past its bound
+        sent = [(f"X-Majordomo-T{i}", "v"), (f"x-other-{i}", "1"), ("X-MAJORDOMO-FEATURE", "f"), ("X-Majordomo-", "e")]
+        assert Tags.from_headers(sent) == (
+            _t(feature="f", **{f"t{i}": "v"}),
+            ["header X-Majordomo- dropped: tag key out of bounds"],
+        )
+        assert len(tags_module._TAG_SUFFIXES) <= 8  # pyright: ignore[reportPrivateUsage]
 
 
 def test_the_gateway_reads_headers_leniently_and_reports_what_it_dropped() -> None:
