@@ -9,8 +9,9 @@ Per request (docs/architecture.md has the whole picture):
   the gateway holds, stored encrypted);
 * `request_body`: `model` and `stream` read without parsing the whole body; `stream_usage` asks an
   OpenAI-compatible stream for its usage and hides what that adds;
-* `proxy`: the client's bytes upstream unchanged, the response back chunk by chunk (`headers` decides
-  which headers cross), teed into a usage reader; `errors` shapes the gateway's own errors per provider;
+* `proxy`: the client's bytes upstream unchanged (`upstream_client`: the one provider session), the response
+  back chunk by chunk (`headers` decides which headers cross), teed into a usage reader; `errors` shapes
+  the gateway's own errors per provider;
 * `usage`: tokens from JSON bodies and SSE streams, one reader per API family (`json_parse`: what
   `json.loads` returns, through orjson where it reads the same);
 * `pricing` (genai-prices) and `custom_prices` (the config's `[prices]`): the cost;
