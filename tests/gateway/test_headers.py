@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from majordomo_otel.gateway import headers
 from majordomo_otel.gateway.headers import downstream_headers, upstream_headers
@@ -66,3 +68,33 @@ def test_the_memo_of_decisions_stays_bounded_and_right(monkeypatch: pytest.Monke
         assert upstream_headers(sent, None) == [(f"x-made-up-{i}", "1")]
         assert len(memo._keep) <= 8  # pyright: ignore[reportPrivateUsage]
     assert upstream_headers(CLIENT, None) == upstream_headers(list(CLIENT), "keep-alive")
+
+
+_NAMES = st.sampled_from(["Host", "Connection", "keep-alive", "TE", "X-Private", "x-private", "Accept", "close"])
+_NAMES |= st.sampled_from(["X-Majordomo-Key", "traceparent", "Baggage", "x-request-id", "Content-Length"])
+
+
+def _reference(sent: list[tuple[str, str]], connection: str | None, *, upstream: bool) -> list[tuple[str, str]]:
+    """The rule spelled out once per header, as the filter applied it before it memoised names."""
+    drop = headers._NOT_UPSTREAM if upstream else headers._NOT_DOWNSTREAM  # pyright: ignore[reportPrivateUsage]
+    named = {token.strip().lower() for token in connection.split(",")} if connection else set()
+    return [
+        (name, value)
+        for name, value in sent
+        if name.lower() not in drop
+        and name.lower() not in named
+        and not (upstream and name.lower().startswith("x-majordomo-"))
+    ]
+
+
+@given(
+    st.lists(st.tuples(_NAMES, st.just("v")), max_size=8),
+    st.none() | st.lists(_NAMES, max_size=3).map(", ".join),
+)
+def test_both_directions_follow_the_rule_for_any_headers_and_connection(
+    sent: list[tuple[str, str]], connection: str | None
+) -> None:
+    assert (upstream_headers(sent, connection), downstream_headers(sent, connection)) == (
+        _reference(sent, connection, upstream=True),
+        _reference(sent, connection, upstream=False),
+    )

@@ -44,7 +44,7 @@ class _HeaderFilter:
     it against the sets runs once per distinct name, not per header: per request that leaves a dict
     lookup per header (a third of the instructions). Names are the client's and the provider's to choose,
     so at most MAX_NAMES decisions are kept (then they start over). Headers named in `Connection` are
-    hop-by-hop too (RFC 9110 §7.6.1); a request that names any is filtered without the memo.
+    hop-by-hop too (RFC 9110 §7.6.1): those not dropped already are taken out in a second pass.
     """
 
     MAX_NAMES: Final = 1024
@@ -58,9 +58,6 @@ class _HeaderFilter:
     def kept(self, headers: Iterable[tuple[str, str]], connection: str | None) -> list[tuple[str, str]]:
         # A plain list: aiohttp's client and `StreamResponse.headers.extend` both take one, and it costs
         # less to build than a multidict.
-        if connection:
-            named = {token.strip().lower() for token in connection.split(",")}
-            return [item for item in headers if self._crosses(item[0]) and item[0].lower() not in named]
         out = []
         known = self._keep.get
         for item in headers:
@@ -69,6 +66,9 @@ class _HeaderFilter:
                 keep = self._learn(item[0])
             if keep:
                 out.append(item)
+        # `Connection: keep-alive` (httpx, the openai SDKs) names only what is dropped already.
+        if connection and (named := {token.strip().lower() for token in connection.split(",")} - self._drop):
+            out = [item for item in out if item[0].lower() not in named]
         return out
 
     def _crosses(self, name: str) -> bool:
