@@ -101,7 +101,7 @@ class GatewayProcess:
         found = {}
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         for pid in map(int, children):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a child reaped as we look
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 if b"--slot" in argv and alive(pid):
                     found[int(argv[argv.index(b"--slot") + 1])] = pid
@@ -144,7 +144,7 @@ def alive(pid: int) -> bool:
 def _is_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped before the open, or between the open and the read
         return True
     return stat[stat.rindex(")") + 2] in "ZX"
 
