@@ -404,7 +404,8 @@ async def main_async(args: argparse.Namespace) -> int:
             "gateway sqlite+auth+OTLP": "gateway sqlite+auth",
             "gateway postgres+auth+OTLP": "gateway sqlite+auth",
         }
-        always = {"direct", f"gateway sqlite+auth @ {args.baseline_name}"}
+        baselines_src = list(zip(args.baseline_name, args.baseline_src, strict=True))
+        always = {"direct", *(f"gateway sqlite+auth @ {name}" for name, _ in baselines_src)}
         wanted = always | (
             set(args.targets) | {reference[n] for n in args.targets if n in reference} if args.targets else set()
         )
@@ -420,10 +421,8 @@ async def main_async(args: argparse.Namespace) -> int:
             ("gateway sqlite+auth no-journal", "nojournal.db", True, clean_env(MAJORDOMO_JOURNAL="off"), None),
             ("gateway sqlite no-auth", "noauth.db", False, None, None),
         ]
-        if args.baseline_src:
-            sqlite_gateways.insert(
-                1, (f"gateway sqlite+auth @ {args.baseline_name}", "baseline.db", True, None, args.baseline_src)
-            )
+        for i, (name, src) in enumerate(baselines_src, start=1):
+            sqlite_gateways.insert(i, (f"gateway sqlite+auth @ {name}", f"baseline-{i}.db", True, None, src))
         for name, db_name, auth, env, src in sqlite_gateways:
             if want(name):
                 db = tmp / db_name
@@ -549,15 +548,21 @@ def main() -> int:
     parser.add_argument("--workloads", nargs="+", help="only workloads whose name contains one of these")
     parser.add_argument(
         "--baseline-src",
+        action="append",
+        default=[],
         help="another checkout's src/ (e.g. `git worktree add /tmp/old <commit>` then /tmp/old/src): its gateway "
-        "runs as one more target, 'gateway sqlite+auth @ NAME', in the same rounds (always selected)",
+        "runs as one more target, 'gateway sqlite+auth @ NAME', in the same rounds (always selected); repeatable",
     )
-    parser.add_argument("--baseline-name", default="baseline", help="the NAME in that target's name")
+    parser.add_argument(
+        "--baseline-name", action="append", default=[], help="the NAME in that target's name, one per --baseline-src"
+    )
     parser.add_argument("--out", help="results file (default bench/results/gateway-<date>.md)")
     args = parser.parse_args()
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    if args.baseline_src:
-        args.baseline_src = Path(args.baseline_src).resolve()
+    args.baseline_src = [Path(src).resolve() for src in args.baseline_src]
+    args.baseline_name += [f"baseline-{i}" for i in range(len(args.baseline_name) + 1, len(args.baseline_src) + 1)]
+    if len(args.baseline_name) != len(args.baseline_src):
+        parser.error("give one --baseline-name per --baseline-src")
     require_tools("wrk", "taskset")
     return uvloop.run(main_async(args))
 
