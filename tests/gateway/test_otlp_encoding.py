@@ -201,3 +201,44 @@ def test_a_batch_is_one_resource_and_one_scope_around_every_request_s_spans(sdk:
             for kind, span_id in ([(3, p.upstream_span_id)] if p.upstream_start_ns else []) + [(2, p.span_id)]
         ],
     )
+
+
+class _Label(str):
+    """A str subclass: the C encoder leaves it to Python, which must give the same bytes."""
+
+
+ANY_VALUE = st.recursive(
+    st.one_of(
+        st.text(max_size=50),
+        st.text(alphabet=st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), max_size=5),  # lone surrogates
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(),
+        st.none(),
+        st.binary(max_size=20),
+        st.builds(_Label, st.text(max_size=10)),
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=8,
+)
+ANY_KEY = st.one_of(st.text(max_size=20), st.just(""), st.just("\ud800"), st.builds(_Label, st.text(max_size=5)))
+
+
+def test_this_install_has_the_c_encoder() -> None:
+    """`pip install -e .` compiles it (hatch_build.py); a machine without a C compiler would fall back."""
+    assert SpanEncoder(RESOURCE, SCOPE).native is True
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    attributes=st.dictionaries(ANY_KEY, ANY_VALUE, max_size=12),
+    upstream=st.booleans(),
+    status=STATUS,
+)
+def test_the_c_and_the_python_encoder_write_the_same_bytes(
+    attributes: dict[str, Any], upstream: bool, status: SpanStatus
+) -> None:
+    plan = _plan(parent=(5, 7), tracestate="a=b", upstream=upstream, upstream_attributes=attributes)
+    native, python = SpanEncoder(RESOURCE, SCOPE), SpanEncoder(RESOURCE, SCOPE, native=False)
+    assert (native.native, python.native) == (True, False)
+    assert native.spans(plan, "n", attributes, status, UNSET) == python.spans(plan, "n", attributes, status, UNSET)
