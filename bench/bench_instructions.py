@@ -139,7 +139,8 @@ async def main_async(args: argparse.Namespace) -> str:
     schema = f"bench_instr_{uuid.uuid4().hex[:10]}"
     procs: list[subprocess.Popen[bytes]] = []
     targets: list[Target] = []
-    baseline = f"gateway sqlite+auth @ {args.baseline_name}" if args.baseline_src else None
+    olds = list(zip(args.baseline_name, args.baseline_src, strict=True))
+    baseline = f"gateway sqlite+auth @ {olds[0][0]}" if olds else None  # the ratios are to the first
     try:
         sim_port, sink_port = free_port(), free_port()
         for argv, port in (
@@ -156,14 +157,14 @@ async def main_async(args: argparse.Namespace) -> str:
             targets.append(
                 _gateway("gateway sqlite+auth no-journal", tmp, sim_url, f"sqlite:///{tmp / 'nj.db'}", env=no_journal)
             )
-        if baseline:
-            targets.append(_gateway(baseline, tmp, sim_url, f"sqlite:///{tmp / 'old.db'}", src=args.baseline_src))
+        for i, (name, src) in enumerate(olds):
+            db = f"sqlite:///{tmp / f'old-{i}.db'}"
+            targets.append(_gateway(f"gateway sqlite+auth @ {name}", tmp, sim_url, db, src=src))
         otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
         full: list[tuple[str, dict[str, str], Path | None]] = []  # name, environment, src
         if FULL in wanted:
             full.append((FULL, otlp, None))
-            if args.baseline_src:
-                full.append((f"{FULL} @ {args.baseline_name}", otlp, args.baseline_src))
+            full.extend((f"{FULL} @ {name}", otlp, src) for name, src in olds)
         if f"{FULL} traces" in wanted:
             full.append((f"{FULL} traces", {**otlp, "OTEL_METRICS_EXPORTER": "none"}, None))
         if PG_ONLY in wanted:  # PostgreSQL records, nothing exported: the store's share of full accounting
@@ -220,8 +221,16 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="requests per cell (default 400)")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up requests per body (default 100)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the lowest count is kept")
-    parser.add_argument("--baseline-src", type=Path, help="another checkout's src/ (e.g. an older commit's)")
-    parser.add_argument("--baseline-name", default="baseline", help="its name in the table (e.g. a commit)")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout's src/ (e.g. an older commit's); repeatable, the ratios are to the first",
+    )
+    parser.add_argument(
+        "--baseline-name", action="append", default=[], help="its name in the table (e.g. a commit), one per src"
+    )
     parser.add_argument(
         "--targets",
         nargs="+",
@@ -233,6 +242,8 @@ def main() -> int:
         "--out", type=Path, help="where to write the table (default bench/results/instructions-<date>.md)"
     )
     args = parser.parse_args()
+    if len(args.baseline_name) != len(args.baseline_src):
+        parser.error("give one --baseline-name per --baseline-src")
     if shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind not found: apt-get install -y valgrind")
     _write(asyncio.run(main_async(args)), args.out)
