@@ -6,6 +6,7 @@ from one can be read beside the other's.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -70,3 +71,27 @@ async def send(name: str, url: str, key: str | None, requests: int, concurrency:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     if failures:
         raise SystemExit(f"{name}: {len(failures)} of {requests} requests failed (first: {failures[0]})")
+
+
+def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--baseline-src OLD/src [--baseline-name NAME]`, repeatable: older checkouts' gateways, in the same rounds."""
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout's src/ (e.g. `git worktree add /tmp/old <commit>` then /tmp/old/src): its gateway "
+        "runs as one more target, 'gateway sqlite+auth @ NAME', in the same rounds; repeatable (ratios: to the first)",
+    )
+    parser.add_argument(
+        "--baseline-name", action="append", default=[], help="the NAME of each --baseline-src (default baseline-N)"
+    )
+
+
+def baselines(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """(name, resolved src) of each --baseline-src, names given or baseline-N; a name too many is an error."""
+    if len(args.baseline_name) > len(args.baseline_src):
+        parser.error("give one --baseline-name per --baseline-src")
+    given, srcs = args.baseline_name, args.baseline_src
+    names = given + [f"baseline-{i}" for i in range(len(given) + 1, len(srcs) + 1)]
+    return [(name, src.resolve()) for name, src in zip(names, srcs, strict=True)]

@@ -44,7 +44,19 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _gateways import BASE_HEADERS, CHAT, PATH, STREAM, STREAM_HEADERS, VENV_BIN, clean_env, create_key, src_env
+from _gateways import (
+    BASE_HEADERS,
+    CHAT,
+    PATH,
+    STREAM,
+    STREAM_HEADERS,
+    VENV_BIN,
+    add_baseline_arguments,
+    baselines,
+    clean_env,
+    create_key,
+    src_env,
+)
 from _load import LoadResult, run_streams, run_wrk, wrk_script
 from _procs import PG_DEFAULT, cpu_seconds, free_port, require_tools, start, stop
 
@@ -404,8 +416,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "gateway sqlite+auth+OTLP": "gateway sqlite+auth",
             "gateway postgres+auth+OTLP": "gateway sqlite+auth",
         }
-        baselines_src = list(zip(args.baseline_name, args.baseline_src, strict=True))
-        always = {"direct", *(f"gateway sqlite+auth @ {name}" for name, _ in baselines_src)}
+        always = {"direct", *(f"gateway sqlite+auth @ {name}" for name, _ in args.baselines)}
         wanted = always | (
             set(args.targets) | {reference[n] for n in args.targets if n in reference} if args.targets else set()
         )
@@ -421,7 +432,7 @@ async def main_async(args: argparse.Namespace) -> int:
             ("gateway sqlite+auth no-journal", "nojournal.db", True, clean_env(MAJORDOMO_JOURNAL="off"), None),
             ("gateway sqlite no-auth", "noauth.db", False, None, None),
         ]
-        for i, (name, src) in enumerate(baselines_src, start=1):
+        for i, (name, src) in enumerate(args.baselines, start=1):
             sqlite_gateways.insert(i, (f"gateway sqlite+auth @ {name}", f"baseline-{i}.db", True, None, src))
         for name, db_name, auth, env, src in sqlite_gateways:
             if want(name):
@@ -452,8 +463,8 @@ async def main_async(args: argparse.Namespace) -> int:
             t.count_rows = _sqlite_counter(sqlite_otlp)
             t.only_chat = True
             targets.append(t)
-        baselines = (("uvicorn+httpx", "_passthrough_httpx.py"), ("aiohttp+aiohttp", "_passthrough_aiohttp.py"))
-        for name, script in baselines:
+        passthroughs = (("uvicorn+httpx", "_passthrough_httpx.py"), ("aiohttp+aiohttp", "_passthrough_aiohttp.py"))
+        for name, script in passthroughs:
             if want(name):
                 targets.append(_start_baseline(name, script, tmp, sim_url))
         selected = targets
@@ -546,23 +557,11 @@ def main() -> int:
     parser.add_argument("--warmup-seconds", type=float, default=1, help="per cell, before the rounds")
     parser.add_argument("--targets", nargs="+", help="only these targets (exact names; direct always runs)")
     parser.add_argument("--workloads", nargs="+", help="only workloads whose name contains one of these")
-    parser.add_argument(
-        "--baseline-src",
-        action="append",
-        default=[],
-        help="another checkout's src/ (e.g. `git worktree add /tmp/old <commit>` then /tmp/old/src): its gateway "
-        "runs as one more target, 'gateway sqlite+auth @ NAME', in the same rounds (always selected); repeatable",
-    )
-    parser.add_argument(
-        "--baseline-name", action="append", default=[], help="the NAME in that target's name, one per --baseline-src"
-    )
+    add_baseline_arguments(parser)
     parser.add_argument("--out", help="results file (default bench/results/gateway-<date>.md)")
     args = parser.parse_args()
     args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    args.baseline_src = [Path(src).resolve() for src in args.baseline_src]
-    args.baseline_name += [f"baseline-{i}" for i in range(len(args.baseline_name) + 1, len(args.baseline_src) + 1)]
-    if len(args.baseline_name) != len(args.baseline_src):
-        parser.error("give one --baseline-name per --baseline-src")
+    args.baselines = baselines(parser, args)
     require_tools("wrk", "taskset")
     return uvloop.run(main_async(args))
 

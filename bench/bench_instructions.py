@@ -48,7 +48,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _gateways import VENV_BIN, clean_env, create_key, send, src_env
+from _gateways import VENV_BIN, add_baseline_arguments, baselines, clean_env, create_key, send, src_env
 from _procs import PG_DEFAULT, free_port, stop, wait_listening
 
 BENCH = Path(__file__).parent
@@ -139,7 +139,7 @@ async def main_async(args: argparse.Namespace) -> str:
     schema = f"bench_instr_{uuid.uuid4().hex[:10]}"
     procs: list[subprocess.Popen[bytes]] = []
     targets: list[Target] = []
-    olds = list(zip(args.baseline_name, args.baseline_src, strict=True))
+    olds = args.baselines
     baseline = f"gateway sqlite+auth @ {olds[0][0]}" if olds else None  # the ratios are to the first
     try:
         sim_port, sink_port = free_port(), free_port()
@@ -221,16 +221,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400, help="requests per cell (default 400)")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up requests per body (default 100)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the lowest count is kept")
-    parser.add_argument(
-        "--baseline-src",
-        type=Path,
-        action="append",
-        default=[],
-        help="another checkout's src/ (e.g. an older commit's); repeatable, the ratios are to the first",
-    )
-    parser.add_argument(
-        "--baseline-name", action="append", default=[], help="its name in the table (e.g. a commit), one per src"
-    )
+    add_baseline_arguments(parser)
     parser.add_argument(
         "--targets",
         nargs="+",
@@ -242,8 +233,7 @@ def main() -> int:
         "--out", type=Path, help="where to write the table (default bench/results/instructions-<date>.md)"
     )
     args = parser.parse_args()
-    if len(args.baseline_name) != len(args.baseline_src):
-        parser.error("give one --baseline-name per --baseline-src")
+    args.baselines = baselines(parser, args)
     if shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind not found: apt-get install -y valgrind")
     _write(asyncio.run(main_async(args)), args.out)

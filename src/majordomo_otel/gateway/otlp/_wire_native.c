@@ -69,7 +69,6 @@ static int key_value(Buf *b, PyObject *key, PyObject *value) {
         return 1;
     }
     /* AnyValue */
-    char scalar[10];
     Py_ssize_t any_len;
     const char *text = NULL;
     Py_ssize_t text_len = 0;
@@ -132,9 +131,7 @@ static int key_value(Buf *b, PyObject *key, PyObject *value) {
         default: { /* fixed64, little-endian */
             uint64_t bits;
             memcpy(&bits, &real, 8);
-            for (int i = 0; i < 8; i++) scalar[i] = (char)(bits >> (8 * i));
-            memcpy(b->data + b->len, scalar, 8);
-            b->len += 8;
+            for (int i = 0; i < 8; i++) b->data[b->len++] = (char)(bits >> (8 * i));
         }
     }
     return 0;
