@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import pytest
 from _store_helpers import make_record
 
 from majordomo_otel.gateway.store._codec import record_to_line
@@ -137,7 +139,7 @@ async def test_with_fsync_durable_waits_for_the_flush_of_every_append(tmp_path: 
         if len(waits) % 50 == 0:
             await asyncio.sleep(0)
     await asyncio.wait_for(asyncio.gather(*waits), 10)
-    assert (len(waits), journal.durable(), journal.error) == (600, None, None)
+    assert (len(waits), journal.durable(), journal.error, journal.write_failures) == (600, None, None, 0)
     journal.settle_upto(600)
     journal.close()
     assert os.listdir(tmp_path) == []
@@ -152,3 +154,35 @@ def test_a_placeholder_line_keeps_the_numbering_and_is_not_replayed(tmp_path: Pa
     chunk = spool.read_chunk(10)
     assert chunk is not None
     assert ([r.input_tokens for r in chunk.records], chunk.lines) == ([1200, 1201], 3)
+
+
+async def test_with_fsync_a_segment_rotated_while_its_flush_runs_is_flushed_before_it_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow disk: the flush thread starts late, after the segment it was given is full and rotated. It must
+    still flush that segment (its fd not closed, nor its number taken by the next segment meanwhile)."""
+    flushed: set[str] = set()
+    fdatasync = os.fdatasync
+
+    def slow_fdatasync(fd: int) -> None:
+        time.sleep(0.02)
+        flushed.add(os.readlink(f"/proc/self/fd/{fd}"))
+        fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    journal = Journal(tmp_path, fsync=True, segment_bytes=SMALL)
+    journal.open()
+    assert journal.directory is not None
+    lines = _lines(80)
+    fits = next(k for k in range(len(lines)) if sum(map(len, lines[: k + 1])) > SMALL)  # lines in one segment
+    for line in lines[:fits]:  # the first segment, full
+        journal.append(line)
+    await asyncio.sleep(0)  # its flush starts on a thread
+    journal.append(lines[fits])  # and cannot get going before this line rotates the segment
+    waiter = journal.durable()
+    assert waiter is not None
+    await asyncio.wait_for(waiter, 10)
+    segments = sorted(str(p) for p in journal.directory.glob("journal-*"))
+    assert (len(segments), sorted(flushed), journal.error) == (2, segments, None)
+    journal.settle_upto(fits + 1)
+    journal.close()

@@ -270,8 +270,10 @@ class Journal:
         self._map = None
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, self._used)
-        if self.fsync and self._fd in self._unsynced:
-            self._retired.append(self._fd)  # closed once its last copies are flushed
+        if self.fsync and (self._fd in self._unsynced or self._syncing is not None):
+            # closed once its last copies are flushed: a flush under way may hold this fd, and closing it
+            # now would let the next segment take its number, so that flush would miss this segment
+            self._retired.append(self._fd)
         else:
             os.close(self._fd)
         self._fd = None
