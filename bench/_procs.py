@@ -28,11 +28,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (all its threads), from /proc/<pid>/stat."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the whole process (all its threads) in seconds, from /proc/<pid>/stat."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15 of the full line
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK  # fields 14 and 15 of the full line
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (all its threads)."""
+    return sum(cpu_times(pid))
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

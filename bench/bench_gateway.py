@@ -58,7 +58,7 @@ from _gateways import (
     src_env,
 )
 from _load import LoadResult, run_streams, run_wrk, wrk_script
-from _procs import PG_DEFAULT, cpu_seconds, free_port, require_tools, start, stop
+from _procs import PG_DEFAULT, cpu_times, free_port, require_tools, start, stop
 
 BENCH = Path(__file__).parent
 LOAD_CORE = 0
@@ -112,6 +112,7 @@ class Cell:
     load: LoadResult
     cpu_per_request_ms: float | None
     records: int | None
+    kernel_share: float | None = None  # of that CPU time, the part spent in the kernel (stime)
 
     @property
     def records_per_s(self) -> float | None:
@@ -189,7 +190,7 @@ async def run_cell(target: Target, workload: Workload, seconds: float, tmp: Path
     body = STREAM if workload.stream else CHAT
     headers = target.headers(workload.stream, paced=workload.tool == "py")
     rows_before = await target.count_rows() if target.count_rows else None
-    cpu_before = cpu_seconds(target.proc.pid) if target.proc else None
+    cpu_before = cpu_times(target.proc.pid) if target.proc else None
     url = target.base_url + PATH
     if workload.tool == "wrk":
         key = "stream" if workload.stream else "chat"
@@ -203,10 +204,12 @@ async def run_cell(target: Target, workload: Workload, seconds: float, tmp: Path
     records = None
     if rows_before is not None:
         records = await _settled_rows(target, expect_at_least=rows_before + load.requests) - rows_before
-    cpu = None
+    cpu = kernel = None
     if cpu_before is not None and target.proc is not None:
-        cpu = (cpu_seconds(target.proc.pid) - cpu_before) / max(load.requests, 1) * 1000
-    return Cell(load, cpu, records)
+        user, system = (after - before for after, before in zip(cpu_times(target.proc.pid), cpu_before, strict=True))
+        cpu = (user + system) / max(load.requests, 1) * 1000
+        kernel = system / (user + system) if user + system > 0 else None
+    return Cell(load, cpu, records, kernel)
 
 
 # --- summarising --------------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ def summarise(
         head = "| target | req/s | x direct | p50 ms | added p50 | p99 ms | added p99 |"
         if ttfb:
             head += " TTFB p50 | added TTFB p50 | TTFB p99 |"
-        head += " gw CPU ms/req | 1 core at 100% ⇒ req/s | records/s | rows/req | errors |"
+        head += " gw CPU ms/req | of it kernel | 1 core at 100% ⇒ req/s | records/s | rows/req | errors |"
         lines += [head, "|" + "---|" * (head.count("|") - 1)]
         for t in targets:
             cells = results.get((t.name, w.name))
@@ -265,7 +268,8 @@ def summarise(
             rows_per_req = _med([None if c.records is None else c.records / max(c.load.requests, 1) for c in cells])
             cpu = _med([c.cpu_per_request_ms for c in cells])
             row += (
-                f" {_fmt(cpu, '.3f')} | {_fmt(None if not cpu else 1000 / cpu, ',.0f')} "
+                f" {_fmt(cpu, '.3f')} | {_fmt(_med([c.kernel_share for c in cells]), '.0%')} "
+                f"| {_fmt(None if not cpu else 1000 / cpu, ',.0f')} "
                 f"| {_fmt(_med([c.records_per_s for c in cells]), ',.0f')} | {_fmt(rows_per_req, '.3f')} "
                 f"| {sum(c.load.errors for c in cells)} |"
             )
@@ -503,7 +507,8 @@ async def main_async(args: argparse.Namespace) -> int:
             f"{args.rounds} interleaved rounds, {args.seconds:g} s per wrk cell, {args.ttfb_seconds:g} s per "
             "TTFB cell; figures are medians over rounds; added = target minus direct in the same round "
             "(the OTLP row is against `gateway sqlite+auth`). CPU = gateway process utime+stime per "
-            "request (all threads, including the record writer). rows/req = rows written / requests "
+            "request (all threads, including the record writer); `of it kernel` = the stime share (system "
+            "calls: sockets, the database, futexes). rows/req = rows written / requests "
             "completed (wrk counts completed requests only; in-flight ones at the end also get rows).",
             "",
             "Bodies: chat = OpenAI chat completion, 99-byte request, 579-byte JSON reply; stream = the "

@@ -101,8 +101,12 @@ def _spawn(argv: list[str], port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-async def _instructions(target: Target, requests: int, concurrency: int, stream: bool) -> float:
-    """Instructions the target executed per request over one cell: counters zeroed before, dumped after."""
+async def _instructions(
+    target: Target, requests: int, concurrency: int, stream: bool, keep: Path | None = None, cell: str = ""
+) -> float:
+    """Instructions the target executed per request over one cell: counters zeroed before, dumped after.
+
+    With `keep`, the dump is moved there (`<target>.<cell>.<n>.callgrind`, for `callgrind_annotate`)."""
     await asyncio.to_thread(_control, target, "-z")
     await send(target.name, target.url, target.key, requests, concurrency, stream=stream)
     await asyncio.to_thread(_control, target, "-d")
@@ -113,7 +117,11 @@ async def _instructions(target: Target, requests: int, concurrency: int, stream:
         if time.monotonic() > deadline:  # the target writes the dump itself, a moment after the command
             raise SystemExit(f"{target.name}: no callgrind dump {dump} after 60 s")
         await asyncio.sleep(0.2)
-    dump.unlink()
+    if keep is None:
+        dump.unlink()
+    else:
+        slug = re.sub(r"\W+", "-", cell)
+        dump.rename(keep / f"{target.profile.stem}.{slug}.{target.dumps}.callgrind")
     return int(summary[1]) / requests
 
 
@@ -185,7 +193,7 @@ async def main_async(args: argparse.Namespace) -> str:
         for round_ in range(args.rounds):  # interleaved, like bench_gateway: a round is every cell of every target
             for cell, stream, concurrency in CELLS:
                 for target in targets[round_ % len(targets) :] + targets[: round_ % len(targets)]:
-                    count = await _instructions(target, args.requests, concurrency, stream)
+                    count = await _instructions(target, args.requests, concurrency, stream, args.keep_profiles, cell)
                     results[target.name][cell] = min(results[target.name].get(cell, count), count)
                     print(f"{cell:<11} {target.name:<32} {count:>12,.0f} instr/req", flush=True)
     finally:
@@ -229,6 +237,7 @@ def main() -> int:
         help="which of this checkout's targets to run (the baseline runs whenever --baseline-src is given)",
     )
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL for the full-accounting target")
+    parser.add_argument("--keep-profiles", type=Path, help="keep each cell's callgrind dump in this directory")
     parser.add_argument(
         "--out", type=Path, help="where to write the table (default bench/results/instructions-<date>.md)"
     )

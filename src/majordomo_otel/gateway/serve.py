@@ -57,9 +57,11 @@ def serve(settings: Settings) -> None:
     from aiohttp import web
 
     from .app import GATEWAY, create_app, runner_options
+    from .heap import settle_on_startup
 
     merge_unused_slots(spool_root(settings), 1)  # an earlier `--workers N` run's other spools: replayed here
     app = create_app(settings)
+    app.on_startup.append(settle_on_startup)
     log.info("%s", start_line(settings, app[GATEWAY].providers))
     web.run_app(
         app,

@@ -349,6 +349,7 @@ async def _serve(settings: Settings, ready_fd: int) -> None:
     from aiohttp import web
 
     from .app import create_app, runner_options
+    from .heap import settle_on_startup
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -363,6 +364,7 @@ async def _serve(settings: Settings, ready_fd: int) -> None:
 
     loop.add_reader(0, parent_gone)
     app = create_app(settings)
+    app.on_startup.append(settle_on_startup)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, **runner_options(settings))
     await runner.setup()
     try:
