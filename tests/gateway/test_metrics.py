@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 from dirty_equals import IsFloat
 from gateway_harness import CapturedMetrics, metric_points, sim_settings, start_gateway
-from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, MetricsData
 
+from majordomo_otel.gateway.metrics import SCOPE, GatewayMetrics, duration_histograms
+from majordomo_otel.gateway.record import RequestRecord
 from majordomo_otel.sim import SimServer
 
 CHAT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
@@ -115,3 +120,30 @@ async def test_durations_are_explicit_bucket_histograms_of_each_request(
     # Upstream time plus the gateway's own time is each request's whole response time.
     total = sum(r.response_time_ms for r in records if r.response_time_ms is not None) / 1000
     assert upstream.sum + overhead.sum == IsFloat(approx=total, delta=1e-6)
+
+
+def test_a_series_reports_only_what_its_requests_had() -> None:
+    """A failed request (no tokens, no price) counts as a request and nothing else; a free model's cost is a 0."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics = GatewayMetrics(provider.get_meter(SCOPE.name), duration_histograms(), {"openai": "openai"})
+    common = {"provider": "openai", "request_path": "/v1/chat/completions", "request_method": "POST"}
+    failed = RequestRecord(id="a", requested_at=datetime.now(UTC), model="gpt-4o", status_code=502, **common)
+    free = RequestRecord(
+        id="b", requested_at=datetime.now(UTC), model="free-model", status_code=200, input_tokens=3,
+        output_tokens=0, total_cost=Decimal(0), **common,
+    )  # fmt: skip
+    for record in (failed, free, free):
+        metrics.record(record, upstream_seconds=None)
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        name: sorted((p[0]["gen_ai.response.model"], p[0].get("gen_ai.token.type"), p[1]) for p in values)
+        for name, values in _points(data).items()
+    }
+    assert points == {
+        "majordomo.gateway.requests": [("free-model", None, 2), ("gpt-4o", None, 1)],
+        "majordomo.gateway.tokens": [("free-model", "input", 6)],
+        "majordomo.gateway.cost": [("free-model", None, 0.0)],
+    }
+    provider.shutdown()

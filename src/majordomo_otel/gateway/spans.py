@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any, Final, Protocol
 
 from opentelemetry.sdk.resources import Resource
@@ -105,6 +106,11 @@ _STANDARD_USAGE: Final = (
     (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "cached_tokens"),
     (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "cache_creation_tokens"),
 )
+# Each table's attribute names, and one call that reads all its columns (not a getattr per column).
+_MAJORDOMO_NAMES: Final = tuple(attribute for attribute, _ in _MAJORDOMO_USAGE)
+_MAJORDOMO_VALUES: Final = attrgetter(*(column for _, column in _MAJORDOMO_USAGE))
+_STANDARD_NAMES: Final = tuple(attribute for attribute, _ in _STANDARD_USAGE)
+_STANDARD_VALUES: Final = attrgetter(*(column for _, column in _STANDARD_USAGE))
 
 
 class GatewaySpans:
@@ -136,17 +142,18 @@ class GatewaySpans:
         plan.end_ns = plan.now_ns()
         if self._output is None or not plan.sampled:
             return
+        operation = operation_name(record.operation)
         self._output.emit(
             plan,
-            f"gateway {operation_name(record.operation)}",
-            self.server_attributes(plan, record),
+            _SPAN_NAMES.get(operation) or f"gateway {operation}",
+            self.server_attributes(plan, record, operation),
             _status(record),
             _UPSTREAM_FAILED if record.status_code in (502, 504) else _UNSET,
         )
 
-    def server_attributes(self, plan: SpanPlan, record: RequestRecord) -> dict[str, Any]:
+    def server_attributes(self, plan: SpanPlan, record: RequestRecord, operation: str | None = None) -> dict[str, Any]:
         attrs: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: operation_name(record.operation),
+            sc.GEN_AI_OPERATION_NAME: operation or operation_name(record.operation),
             sc.GEN_AI_PROVIDER_NAME: self._provider_names.get(record.provider, record.provider),
             sc.HTTP_REQUEST_METHOD: record.request_method,
             sc.URL_PATH: record.request_path,
@@ -167,20 +174,21 @@ class GatewaySpans:
             attrs[sc.TIME_TO_FIRST_BYTE_MS] = record.time_to_first_token_ms
         if record.error_message:
             attrs[sc.ERROR] = record.error_message
-        for attribute, column in _MAJORDOMO_USAGE:
-            if (value := getattr(record, column)) is not None:
+        for attribute, value in zip(_MAJORDOMO_NAMES, _MAJORDOMO_VALUES(record), strict=True):
+            if value is not None:
                 attrs[attribute] = value
-        if record.total_cost is not None:
+        total = None if record.total_cost is None else float(record.total_cost)  # Decimal: a float once
+        if total is not None:
             attrs[sc.COST_INPUT] = float(record.input_cost or 0)
             attrs[sc.COST_OUTPUT] = float(record.output_cost or 0)
-            attrs[sc.COST_TOTAL] = float(record.total_cost)
+            attrs[sc.COST_TOTAL] = total
         if self._policy is SpanUsagePolicy.ALWAYS or (self._policy is SpanUsagePolicy.AUTO and plan.parent is None):
             # Standard attributes only where nobody else reports them: no double counting.
-            for attribute, column in _STANDARD_USAGE:
-                if (value := getattr(record, column)) is not None:
+            for attribute, value in zip(_STANDARD_NAMES, _STANDARD_VALUES(record), strict=True):
+                if value is not None:
                     attrs[attribute] = value
-            if record.total_cost is not None:
-                attrs[sc.OPERATION_COST] = float(record.total_cost)
+            if total is not None:
+                attrs[sc.OPERATION_COST] = total
         return attrs
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -211,3 +219,7 @@ def _version() -> str:
 
 def operation_name(operation: str) -> str:
     return _OPERATION_NAMES.get(operation, operation)
+
+
+#: gen_ai.operation.name → the SERVER span's name, made once per operation rather than per request.
+_SPAN_NAMES: Final = {name: f"gateway {name}" for name in _OPERATION_NAMES.values()}

@@ -37,6 +37,7 @@ _TIMES: Final = struct.Struct("<BBBQBQ").pack
 _FLAGS_LOCAL: Final = b"\x85\x01" + struct.pack("<I", 0x100)
 _FLAGS_REMOTE: Final = b"\x85\x01" + struct.pack("<I", 0x300)
 _NO_STATUS: Final = b"\x7a\x00"  # Status {} (UNSET): the SDK's encoder always writes one
+_NO_STATUS_LOCAL: Final = _NO_STATUS + _FLAGS_LOCAL  # the upstream CLIENT span's usual tail
 
 
 def _status(status: SpanStatus) -> bytes:
@@ -83,7 +84,7 @@ class SpanEncoder:
         """A request's spans as `ScopeSpans.spans` fields: the upstream CLIENT span (if any), then the SERVER span."""
         span = self._span
         trace = b"\x0a\x10" + plan.trace_id.to_bytes(16, "big")
-        state = string_field(0x1A, trace_state(plan.tracestate))
+        state = string_field(0x1A, trace_state(plan.tracestate)) if plan.tracestate else b""
         if plan.parent is None:
             parent_id, flags = 0, _FLAGS_LOCAL
         else:
@@ -98,7 +99,7 @@ class SpanEncoder:
             plan.start_ns,
             plan.end_ns,
             attributes if type(attributes) is dict else dict(attributes),
-            _status(status) + flags,
+            (_NO_STATUS if status[0] is StatusCode.UNSET else _status(status)) + flags,
             _SPAN_ATTRIBUTE,
         )
         if not plan.upstream_start_ns:
@@ -108,12 +109,12 @@ class SpanEncoder:
             plan.upstream_span_id,
             state,
             plan.span_id,
-            string_field(0x2A, plan.upstream_name),
+            self._name(plan.upstream_name),
             _CLIENT,
             plan.upstream_start_ns,
             plan.upstream_end_ns or plan.end_ns,
             plan.upstream_attributes,
-            _status(upstream_status) + _FLAGS_LOCAL,
+            _NO_STATUS_LOCAL if upstream_status[0] is StatusCode.UNSET else _status(upstream_status) + _FLAGS_LOCAL,
             _SPAN_ATTRIBUTE,
         )
         return client + server
@@ -150,11 +151,15 @@ class SpanEncoder:
         return b"\x12" + varint(len(body)) + body
 
     def _name(self, name: str) -> bytes:
+        """A span's `name` field, memoised: few names recur (one per operation, one per upstream path), and
+        hostile paths can neither grow the memo past its bounds nor make a long name stay in it."""
         encoded = self._names.get(name)
         if encoded is None:
-            if len(self._names) >= SpanAttributes.MAX_ENTRIES:
-                self._names.clear()
-            encoded = self._names[name] = string_field(0x2A, name)
+            encoded = string_field(0x2A, name)
+            if len(encoded) <= SpanAttributes.MAX_ENTRY_BYTES:
+                if len(self._names) >= SpanAttributes.MAX_ENTRIES:
+                    self._names.clear()
+                self._names[name] = encoded
         return encoded
 
     def request(self, chunks: Sequence[bytes]) -> bytes:
