@@ -26,6 +26,7 @@ run bench_budgets.py --rounds 1 --seconds 0.3 --warmup-seconds 0.1 --micro-reque
 run bench_workers.py --rounds 1 --seconds 1 --warmup-seconds 0.5 --pg '' --out "$out/workers.md"
 run bench_partitions.py --rows 20000 --chunk 10000 --insert-records 1000 --batches 500 --methods copy --rounds 1 --repeat 1 --out "$out/partitions.md"
 run bench_replicas.py --concurrency 4
+run bench_wakeups.py --rounds 1 --seconds 1 --baseline-src ../src --baseline-name self
 # callgrind is ~50x slower (~40 s to start a gateway): a handful of requests through this checkout's gateway.
 run bench_instructions.py --requests 5 --warmup 2 --targets "gateway sqlite+auth" --out "$out/instructions.md"
 run bench_calls.py --baseline-src ../src --baseline-name self --requests 50
