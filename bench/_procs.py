@@ -28,10 +28,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_times(pid: int) -> tuple[float, float]:
-    """(utime, stime) of the whole process (all its threads) in seconds, from /proc/<pid>/stat."""
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces): index 0 is field 3 of the full line."""
     stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def cpu_times(pid: int, fields: list[str] | None = None) -> tuple[float, float]:
+    """(utime, stime) of the whole process (all its threads) in seconds, from /proc/<pid>/stat (or its `fields`)."""
+    fields = stat_fields(pid) if fields is None else fields
     return int(fields[11]) / _TICK, int(fields[12]) / _TICK  # fields 14 and 15 of the full line
 
 

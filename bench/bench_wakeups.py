@@ -36,10 +36,7 @@ from _gateways import (
     src_env,
 )
 from _load import run_wrk, wrk_script
-from _procs import free_port, require_tools, start, stop
-
-BENCH = Path(__file__).resolve().parent
-_TICK_MS = 1000 / 100  # /proc/<pid>/stat times are in clock ticks (100 a second on Linux)
+from _procs import cpu_times, free_port, require_tools, start, stat_fields, stop
 
 
 @dataclass
@@ -54,18 +51,17 @@ class Target:
 class Sample:
     """/proc counters of a target process: all threads' CPU and faults, the event loop thread's sleeps."""
 
-    user_ticks: int
-    system_ticks: int
+    user_s: float
+    system_s: float
     minor_faults: int
     loop_sleeps: int  # voluntary context switches of the main thread (the event loop's)
 
     @classmethod
     def of(cls, pid: int) -> Sample:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
+        fields = stat_fields(pid)
         status = Path(f"/proc/{pid}/task/{pid}/status").read_text()
         [sleeps] = [line.split()[1] for line in status.splitlines() if line.startswith("voluntary_ctxt_switches")]
-        return cls(int(fields[11]), int(fields[12]), int(fields[7]), int(sleeps))
+        return cls(*cpu_times(pid, fields), int(fields[7]), int(sleeps))  # field 10 of the full line: minflt
 
 
 def _gateway(name: str, tmp: Path, sim_url: str, src: Path | None, env: dict[str, str], core: int) -> Target:
@@ -88,8 +84,8 @@ async def _cell(target: Target, connections: int, seconds: float) -> dict[str, f
     n = max(load.requests, 1)
     return {
         "req/s": load.rps,
-        "user ms/req": (after.user_ticks - before.user_ticks) * _TICK_MS / n,
-        "kernel ms/req": (after.system_ticks - before.system_ticks) * _TICK_MS / n,
+        "user ms/req": (after.user_s - before.user_s) * 1000 / n,
+        "kernel ms/req": (after.system_s - before.system_s) * 1000 / n,
         "faults/req": (after.minor_faults - before.minor_faults) / n,
         "loop sleeps/req": (after.loop_sleeps - before.loop_sleeps) / n,
     }

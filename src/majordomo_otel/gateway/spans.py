@@ -145,15 +145,16 @@ class GatewaySpans:
         operation = operation_name(record.operation)
         self._output.emit(
             plan,
-            _SPAN_NAMES.get(operation) or f"gateway {operation}",
+            f"gateway {operation}",
             self.server_attributes(plan, record, operation),
             _status(record),
             _UPSTREAM_FAILED if record.status_code in (502, 504) else _UNSET,
         )
 
-    def server_attributes(self, plan: SpanPlan, record: RequestRecord, operation: str | None = None) -> dict[str, Any]:
+    def server_attributes(self, plan: SpanPlan, record: RequestRecord, operation: str) -> dict[str, Any]:
+        """The SERVER span's attributes; `operation` is `operation_name(record.operation)`, made once by `finish`."""
         attrs: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: operation or operation_name(record.operation),
+            sc.GEN_AI_OPERATION_NAME: operation,
             sc.GEN_AI_PROVIDER_NAME: self._provider_names.get(record.provider, record.provider),
             sc.HTTP_REQUEST_METHOD: record.request_method,
             sc.URL_PATH: record.request_path,
@@ -219,7 +220,3 @@ def _version() -> str:
 
 def operation_name(operation: str) -> str:
     return _OPERATION_NAMES.get(operation, operation)
-
-
-#: gen_ai.operation.name → the SERVER span's name, made once per operation rather than per request.
-_SPAN_NAMES: Final = {name: f"gateway {name}" for name in _OPERATION_NAMES.values()}

@@ -37,7 +37,6 @@ _TIMES: Final = struct.Struct("<BBBQBQ").pack
 _FLAGS_LOCAL: Final = b"\x85\x01" + struct.pack("<I", 0x100)
 _FLAGS_REMOTE: Final = b"\x85\x01" + struct.pack("<I", 0x300)
 _NO_STATUS: Final = b"\x7a\x00"  # Status {} (UNSET): the SDK's encoder always writes one
-_NO_STATUS_LOCAL: Final = _NO_STATUS + _FLAGS_LOCAL  # the upstream CLIENT span's usual tail
 
 
 def _status(status: SpanStatus) -> bytes:
@@ -84,7 +83,7 @@ class SpanEncoder:
         """A request's spans as `ScopeSpans.spans` fields: the upstream CLIENT span (if any), then the SERVER span."""
         span = self._span
         trace = b"\x0a\x10" + plan.trace_id.to_bytes(16, "big")
-        state = string_field(0x1A, trace_state(plan.tracestate)) if plan.tracestate else b""
+        state = string_field(0x1A, trace_state(plan.tracestate))
         if plan.parent is None:
             parent_id, flags = 0, _FLAGS_LOCAL
         else:
@@ -99,7 +98,7 @@ class SpanEncoder:
             plan.start_ns,
             plan.end_ns,
             attributes if type(attributes) is dict else dict(attributes),
-            (_NO_STATUS if status[0] is StatusCode.UNSET else _status(status)) + flags,
+            _status(status) + flags,
             _SPAN_ATTRIBUTE,
         )
         if not plan.upstream_start_ns:
@@ -114,7 +113,7 @@ class SpanEncoder:
             plan.upstream_start_ns,
             plan.upstream_end_ns or plan.end_ns,
             plan.upstream_attributes,
-            _NO_STATUS_LOCAL if upstream_status[0] is StatusCode.UNSET else _status(upstream_status) + _FLAGS_LOCAL,
+            _status(upstream_status) + _FLAGS_LOCAL,
             _SPAN_ATTRIBUTE,
         )
         return client + server

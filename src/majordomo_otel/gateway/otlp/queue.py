@@ -118,7 +118,6 @@ class SpanQueue(Generic[T]):
     ) -> None:
         self.stats = ExportStats()
         self.limits = limits
-        self._max_spans, self._max_bytes = limits.max_spans, limits.max_bytes  # read per span: plain attributes
         self._send = send
         self._interrupt = interrupt  # ends a send in flight (to a hung collector) at the shutdown deadline
         self._target = target  # for log lines: an endpoint without credentials
@@ -147,7 +146,7 @@ class SpanQueue(Generic[T]):
 
     def full(self) -> bool:
         """Cheap unlocked check before encoding spans that `put` would drop anyway (`put` decides)."""
-        return self._closed or self._spans >= self._max_spans or self._bytes >= self._max_bytes
+        return self._closed or self._spans >= self.limits.max_spans or self._bytes >= self.limits.max_bytes
 
     def put(self, item: T, spans: int, size: int = 0) -> None:
         """Queue `item` (`spans` spans, `size` bytes) or drop it when full; never blocks, never raises."""
@@ -155,7 +154,7 @@ class SpanQueue(Generic[T]):
         wake = False
         with stats.lock:
             stats.ended += spans
-            if self._closed or self._spans + spans > self._max_spans or self._bytes + size > self._max_bytes:
+            if self._closed or self._spans + spans > limits.max_spans or self._bytes + size > limits.max_bytes:
                 stats.dropped += spans
                 dropped = True
             else:
